@@ -57,8 +57,28 @@ func errnoList() string {
 	return strings.Join(names, ", ")
 }
 
-// errnoName is the inverse of Errno, for printing a parsed specification.
+// specError is Errno plus the two crash actions, "crash-before" and
+// "crash-after" (ErrCrashBefore, ErrCrashAfter), which LazyFS's
+// crash::timing=before|after commands need.
+func specError(name string) (error, error) {
+	switch strings.ToLower(name) {
+	case "crash-before":
+		return ErrCrashBefore, nil
+	case "crash-after":
+		return ErrCrashAfter, nil
+	}
+	return Errno(name)
+}
+
+// errnoName is the inverse of specError, for printing a parsed
+// specification.
 func errnoName(err error) string {
+	switch err {
+	case ErrCrashBefore:
+		return "crash-before"
+	case ErrCrashAfter:
+		return "crash-after"
+	}
 	for _, e := range errnoNames {
 		if errors.Is(err, e.errno) {
 			return e.name
@@ -91,7 +111,8 @@ func errnoName(err error) string {
 //	prob=P        Probability P in [0, 1], with
 //	seed=N        its seed (default 0)
 //	always        Always
-//	err=NAME      the error to inject (see Errno); default EIO
+//	err=NAME      the error to inject (see Errno), or crash-before /
+//	              crash-after to crash the FS there; default EIO
 //
 // Each rule needs exactly one of nth=, seq=, prob= and always. Unknown
 // keys, repeated keys, bad numbers, prob outside [0, 1] and nth < 1 are
@@ -256,7 +277,7 @@ func parseRule(text string) (*rule, error) {
 			hasSeed = true
 			r.seed, err = strconv.ParseUint(value, 10, 64)
 		case "err":
-			r.err, err = Errno(value)
+			r.err, err = specError(value)
 		default:
 			panic("faultfs: key in specKeys without a case: " + key)
 		}

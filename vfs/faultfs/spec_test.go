@@ -214,3 +214,31 @@ func TestSpecParseErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestParseInjectorCrashActions(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		want error
+	}{
+		{"sync path=/db/log nth=2 err=crash-before", ErrCrashBefore},
+		{"rename always err=CRASH-AFTER", ErrCrashAfter},
+	} {
+		inj, err := ParseInjector(tc.spec)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.spec, err)
+		}
+		op := Op{Kind: OpSync, Path: "/db/log"}
+		if tc.want == ErrCrashAfter {
+			op = Op{Kind: OpRename, Path: "/a", NewPath: "/b"}
+		} else if got := inj.Inject(op); got != nil {
+			t.Fatalf("%q: first sync = %v, want nil", tc.spec, got)
+		}
+		if got := inj.Inject(op); got != tc.want {
+			t.Fatalf("%q: got %v, want %v", tc.spec, got, tc.want)
+		}
+		again, err := ParseInjector(fmt.Sprint(inj))
+		if err != nil || fmt.Sprint(again) != fmt.Sprint(inj) {
+			t.Fatalf("%q does not round-trip: %v, %v", tc.spec, again, err)
+		}
+	}
+}
