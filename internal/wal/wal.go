@@ -17,14 +17,24 @@
 //     whole pages and, under sync=always, one fdatasync. A group is valid
 //     only as a whole (CRC-32C over the group), and each record also carries
 //     its own CRC-32C so a single value can be read and verified alone.
-//   - A group is written only after the previous one is durable, so
-//     anything invalid followed by a valid group is damage, and a torn write
-//     can only be the last group of the last segment.
+//   - Each group header carries the offset up to which the segment was
+//     durable when the group was written (a synced-offset promise, as in
+//     Pebble's WAL-sync chunks). Anything invalid that a later valid group
+//     promises was durable is damage; invalid bytes that no later group
+//     vouches for were never synced, so they can only be a torn tail of
+//     unsynced groups, and a torn tail can only be in the last segment
+//     (a segment is synced before the next one is created).
+//
+// Concurrency: one goroutine at a time calls AppendGroup, Sync,
+// RemoveSegmentsBefore and Close; ReadRecord, Position, Stats and Segments
+// may be called from any goroutine at any time.
 package wal
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Limits and defaults.
@@ -35,6 +45,15 @@ const (
 	MaxRecordBytes = 64<<20 + 1<<20
 	// HeaderBlockBytes is the size of a segment's header block.
 	HeaderBlockBytes = 4096
+	// MaxGroupBytes bounds one group's logical size (group header plus
+	// framed records), so that a damaged length field can never make the
+	// reader allocate or scan more than this.
+	MaxGroupBytes = 128 << 20
+	// MinSegmentSizeBytes is the smallest SegmentSizeBytes accepted: the
+	// header block and one page for a group.
+	MinSegmentSizeBytes = 2 * 4096
+	// FormatVersion is the segment format this package writes and reads.
+	FormatVersion = 1
 )
 
 var (
@@ -46,7 +65,26 @@ var (
 	ErrFailed = errors.New("wal: log failed")
 	// ErrRecordTooLarge: a record's payload exceeds MaxRecordBytes.
 	ErrRecordTooLarge = errors.New("wal: record too large")
+	// ErrGroupTooLarge: a group's framed size exceeds MaxGroupBytes.
+	ErrGroupTooLarge = errors.New("wal: group too large")
+	// ErrClosed: the Writer was closed.
+	ErrClosed = errors.New("wal: log closed")
 )
+
+// CorruptError describes damage found in the log: which file, where, and
+// what was wrong. It matches ErrCorrupt with errors.Is.
+type CorruptError struct {
+	Path   string // the segment (or missing segment) file
+	Offset int64  // byte offset in Path of the damaged sector or group
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("wal: corrupt: %s at offset %d: %s", e.Path, e.Offset, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }
 
 // Options configure a log.
 type Options struct {
@@ -61,6 +99,14 @@ type Options struct {
 	// Logger receives warnings (O_DIRECT fallback, torn tail cut). Nil
 	// means slog.Default().
 	Logger *slog.Logger
+	// FirstSeq is the sequence number the first record of a newly created
+	// log must carry. Zero means 1. It is ignored when the log exists.
+	FirstSeq uint64
+
+	// forceBufferedReads makes recovery and ReadRecord read through the
+	// page cache. Tests only: it shows that the ATC'20 test fails when
+	// reads do not reach the device.
+	forceBufferedReads bool
 }
 
 // Record is one entry of the log: a sequence number chosen by the caller
@@ -73,7 +119,7 @@ type Record struct {
 // RecordPos locates a record so it can be read back alone.
 type RecordPos struct {
 	Segment uint64
-	// Offset is the physical offset in the segment file of the first
+	// GroupOffset is the physical offset in the segment file of the first
 	// sector of the record's group.
 	GroupOffset int64
 	// Logical is the record's offset within its group's de-stamped
@@ -87,7 +133,7 @@ type RecoverInfo struct {
 	Segments   int    // segments scanned
 	Groups     int    // valid groups
 	Records    int    // valid records
-	LastSeq    uint64 // 0 when the log is empty
+	LastSeq    uint64 // the last record's seq: NextSeq-1 of the recovered Position (0 for an empty new log)
 	TornBytes  int64  // bytes cut from a torn tail (0 if none)
 	BrokenFile string // where the cut bytes were saved ("" if none)
 	DirectIO   bool   // whether the device was read with O_DIRECT
@@ -100,4 +146,15 @@ type Position struct {
 	Segment uint64
 	Offset  int64
 	NextSeq uint64
+}
+
+// Stats describes a Writer's work since Recover returned it.
+type Stats struct {
+	BytesWritten   int64     // physical bytes of groups written (stamps and padding included)
+	Groups         int64     // groups written
+	Syncs          int64     // successful fdatasyncs of segments
+	UnsyncedBytes  int64     // bytes written since the last successful sync
+	OldestUnsynced time.Time // when the oldest unsynced group was written; zero if none
+	Segments       int       // segment files in the log directory
+	DirectIO       bool      // whether groups are written with O_DIRECT
 }

@@ -1,0 +1,472 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/holdfast-db/holdfast/vfs"
+)
+
+const (
+	segmentSuffix = ".seg"
+	tmpSuffix     = ".tmp"
+	brokenSuffix  = ".broken"
+)
+
+// segmentName is the file name of segment id: 16 lower-case hex digits
+// and ".seg".
+func segmentName(id uint64) string { return fmt.Sprintf("%016x%s", id, segmentSuffix) }
+
+// parseSegmentName returns the id of a segment file name (tmp says whether
+// it is an unfinished "<id>.seg.tmp").
+func parseSegmentName(name string) (id uint64, tmp, ok bool) {
+	if strings.HasSuffix(name, tmpSuffix) {
+		name, tmp = strings.TrimSuffix(name, tmpSuffix), true
+	}
+	hex, found := strings.CutSuffix(name, segmentSuffix)
+	if !found || len(hex) != 16 || strings.ToLower(hex) != hex {
+		return 0, false, false
+	}
+	id, err := strconv.ParseUint(hex, 16, 64)
+	if err != nil || id == 0 {
+		return 0, false, false
+	}
+	return id, tmp, true
+}
+
+// Writer appends groups to the log. See the package documentation for
+// which methods may run concurrently.
+type Writer struct {
+	fsys   vfs.FS
+	dir    string
+	opts   Options
+	logger *slog.Logger
+	// directWrite and directRead say whether O_DIRECT is in use; they are
+	// set before the Writer is shared and only cleared (by a fallback)
+	// under mu.
+	directWrite bool
+	directRead  bool
+
+	// Used only by the appending goroutine.
+	cur     vfs.File // the current segment, open for writing
+	buf     []byte   // aligned buffer for group writes
+	logical []byte   // scratch for a group's logical stream
+	offs    []int64
+
+	mu        sync.Mutex
+	segs      []uint64 // every segment in dir, ascending; the last is the current one
+	curSize   int64    // size of the current segment
+	off       int64    // where the next group goes in the current segment
+	nextSeq   uint64
+	syncedOff int64 // the current segment is durable up to here
+	failed    error // the first write or sync error; sticky
+	closed    bool
+	readers   map[uint64]vfs.File
+	stats     Stats
+}
+
+func (w *Writer) curID() uint64 { return w.segs[len(w.segs)-1] }
+
+func (w *Writer) segPath(id uint64) string { return path.Join(w.dir, segmentName(id)) }
+
+// check returns the error every call must return once the Writer failed or
+// was closed. w.mu is held.
+func (w *Writer) checkLocked() error {
+	if w.closed {
+		return ErrClosed
+	}
+	if w.failed != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, w.failed)
+	}
+	return nil
+}
+
+// fail records the first write or sync error and returns the error the
+// caller sees. A failed sync is never retried: the page cache can no
+// longer be trusted, only recovery from the device can.
+func (w *Writer) fail(err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed == nil {
+		w.failed = err
+		w.logger.Error("wal: write-ahead log failed; refusing all further writes", "dir", w.dir, "err", err)
+	}
+	return fmt.Errorf("%w: %w", ErrFailed, err)
+}
+
+// AppendGroup writes recs as one group: one write of whole pages at a fresh
+// page boundary, then, if sync, one fdatasync. recs must carry the
+// consecutive seqs that continue the log (the first is Position().NextSeq).
+// If the group does not fit in the current segment, the segment is synced
+// and a new one is created first. Bad input returns an error and changes
+// nothing; any write or sync error fails the Writer for good.
+func (w *Writer) AppendGroup(recs []Record, sync bool) ([]RecordPos, error) {
+	w.mu.Lock()
+	if err := w.checkLocked(); err != nil {
+		w.mu.Unlock()
+		return nil, err
+	}
+	nextSeq, off, size := w.nextSeq, w.off, w.curSize
+	w.mu.Unlock()
+
+	if len(recs) == 0 {
+		return nil, errors.New("wal: AppendGroup: no records")
+	}
+	for i, r := range recs {
+		if want := nextSeq + uint64(i); r.Seq != want {
+			return nil, fmt.Errorf("wal: AppendGroup: record %d has seq %d, want %d (seqs continue the log without gaps)", i, r.Seq, want)
+		}
+	}
+	logicalBytes, err := groupLogicalBytes(recs)
+	if err != nil {
+		return nil, err
+	}
+	extent := physicalBytes(logicalBytes)
+	if off+extent > size {
+		if err := w.roll(extent); err != nil {
+			return nil, w.fail(err)
+		}
+		w.mu.Lock()
+		off = w.off
+		w.mu.Unlock()
+	}
+	id := w.curID()
+
+	w.mu.Lock()
+	durable := w.syncedOff
+	w.mu.Unlock()
+	w.logical, w.offs = appendGroupLogical(w.logical[:0], w.offs[:0], id, durable, recs)
+	if int64(len(w.buf)) < extent {
+		w.buf = vfs.AlignedBuffer(int(extent))
+	}
+	phys := w.buf[:extent]
+	stampInto(phys, w.logical, id, off)
+	if _, err := w.cur.WriteAt(phys, off); err != nil {
+		return nil, w.fail(fmt.Errorf("write group at %s offset %d: %w", w.segPath(id), off, err))
+	}
+	pos := make([]RecordPos, len(recs))
+	for i, r := range recs {
+		pos[i] = RecordPos{Segment: id, GroupOffset: off, Logical: w.offs[i], Length: int32(recordHeaderBytes + len(r.Payload))}
+	}
+
+	w.mu.Lock()
+	w.off = off + extent
+	w.nextSeq = nextSeq + uint64(len(recs))
+	w.stats.BytesWritten += extent
+	w.stats.Groups++
+	if w.stats.UnsyncedBytes == 0 {
+		w.stats.OldestUnsynced = time.Now()
+	}
+	w.stats.UnsyncedBytes += extent
+	w.mu.Unlock()
+
+	if sync {
+		if err := w.syncCurrent(); err != nil {
+			return nil, err
+		}
+	}
+	return pos, nil
+}
+
+// Sync makes every group written so far durable (one fdatasync of the
+// current segment; earlier segments were synced when the log rolled past
+// them). It does nothing if nothing was written since the last sync.
+func (w *Writer) Sync() error {
+	w.mu.Lock()
+	err := w.checkLocked()
+	unsynced := w.stats.UnsyncedBytes
+	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if unsynced == 0 {
+		return nil
+	}
+	return w.syncCurrent()
+}
+
+// syncCurrent fdatasyncs the current segment and advances the durable
+// watermark that later groups will carry.
+func (w *Writer) syncCurrent() error {
+	w.mu.Lock()
+	off := w.off
+	w.mu.Unlock()
+	if err := w.cur.SyncData(); err != nil {
+		return w.fail(fmt.Errorf("fdatasync %s: %w", w.segPath(w.curID()), err))
+	}
+	w.mu.Lock()
+	w.syncedOff = off
+	w.stats.Syncs++
+	w.stats.UnsyncedBytes = 0
+	w.stats.OldestUnsynced = time.Time{}
+	w.mu.Unlock()
+	return nil
+}
+
+// roll makes the current segment durable, then creates the next one, big
+// enough for a group of extent bytes, and makes it current.
+func (w *Writer) roll(extent int64) error {
+	w.mu.Lock()
+	unsynced := w.stats.UnsyncedBytes
+	w.mu.Unlock()
+	if unsynced > 0 {
+		// A torn tail may only be in the last segment: nothing is
+		// written to a new segment while the old one has unsynced groups.
+		if err := w.syncCurrent(); err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	id, nextSeq := w.curID()+1, w.nextSeq
+	w.mu.Unlock()
+	size := max(w.opts.SegmentSizeBytes, HeaderBlockBytes+extent)
+	f, err := w.createSegment(id, nextSeq, size)
+	if err != nil {
+		return err
+	}
+	old := w.cur
+	w.cur = f
+	w.mu.Lock()
+	w.segs = append(w.segs, id)
+	w.curSize = size
+	w.off = HeaderBlockBytes
+	w.syncedOff = HeaderBlockBytes
+	w.stats.Segments = len(w.segs)
+	w.mu.Unlock()
+	if err := old.Close(); err != nil {
+		w.logger.Warn("wal: closing the previous segment", "err", err)
+	}
+	return nil
+}
+
+// createSegment creates segment id durably before anything uses it:
+// <id>.seg.tmp is created, preallocated, given its header block and
+// fsynced, then renamed into place and the directory synced.
+func (w *Writer) createSegment(id, firstSeq uint64, sizeBytes int64) (vfs.File, error) {
+	final := w.segPath(id)
+	tmp := final + tmpSuffix
+	f, err := w.openWrite(tmp, vfs.OCreate|vfs.OTrunc)
+	if err != nil {
+		return nil, fmt.Errorf("create segment %s: %w", tmp, err)
+	}
+	err = func() error {
+		if err := f.Preallocate(0, sizeBytes); err != nil {
+			return fmt.Errorf("preallocate %s to %d bytes: %w", tmp, sizeBytes, err)
+		}
+		hb := vfs.AlignedBuffer(HeaderBlockBytes)
+		encodeHeaderBlock(hb, id, firstSeq)
+		if _, err := f.WriteAt(hb, 0); err != nil {
+			return fmt.Errorf("write header block of %s: %w", tmp, err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", tmp, err)
+		}
+		if err := w.fsys.Rename(tmp, final); err != nil {
+			return fmt.Errorf("rename %s to %s: %w", tmp, final, err)
+		}
+		if err := vfs.SyncDir(w.fsys, w.dir); err != nil {
+			return fmt.Errorf("sync directory %s: %w", w.dir, err)
+		}
+		return nil
+	}()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// openWrite opens name for writing groups: with O_DIRECT unless the options
+// or the file system refuse it.
+func (w *Writer) openWrite(name string, flag int) (vfs.File, error) {
+	flag |= vfs.ORdWr
+	if w.directWrite {
+		f, err := w.fsys.OpenFile(name, flag|vfs.ODirect, 0o644)
+		if !errors.Is(err, vfs.ErrDirectIOUnsupported) {
+			return f, err
+		}
+		w.logger.Warn("wal: O_DIRECT refused; writing through the page cache with fdatasync", "file", name, "err", err)
+		w.mu.Lock()
+		w.directWrite = false
+		w.stats.DirectIO = false
+		w.mu.Unlock()
+	}
+	return w.fsys.OpenFile(name, flag, 0o644)
+}
+
+// openRead opens name for reading from the device: with O_DIRECT unless
+// the file system refuses it (then buffered, with a warning).
+func openRead(fsys vfs.FS, name string, direct *bool, logger *slog.Logger) (vfs.File, error) {
+	if *direct {
+		f, err := fsys.OpenFile(name, vfs.ORdOnly|vfs.ODirect, 0)
+		if !errors.Is(err, vfs.ErrDirectIOUnsupported) {
+			return f, err
+		}
+		logger.Warn("wal: O_DIRECT refused; reading the log through the page cache, which may hold data that is not on the device", "file", name, "err", err)
+		*direct = false
+	}
+	return vfs.Open(fsys, name)
+}
+
+// reader returns a cached read descriptor for segment id. w.mu is held.
+func (w *Writer) readerLocked(id uint64) (vfs.File, error) {
+	if f, ok := w.readers[id]; ok {
+		return f, nil
+	}
+	if _, found := slices.BinarySearch(w.segs, id); !found {
+		return nil, fmt.Errorf("wal: segment %d is not in the log (segments %v)", id, w.segRange())
+	}
+	f, err := openRead(w.fsys, w.segPath(id), &w.directRead, w.logger)
+	if err != nil {
+		return nil, err
+	}
+	w.readers[id] = f
+	return f, nil
+}
+
+func (w *Writer) segRange() string {
+	if len(w.segs) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d..%d", w.segs[0], w.segs[len(w.segs)-1])
+}
+
+// ReadRecord reads one record back from the device (O_DIRECT, aligned) and
+// verifies the stamps of its sectors and its checksum. Damage is reported
+// as a *CorruptError (matching ErrCorrupt) naming the file and offset. It is
+// safe to call concurrently with appends; it does not refuse work after the
+// Writer failed (the data it reads is checked either way), only after Close.
+func (w *Writer) ReadRecord(pos RecordPos) (Record, error) {
+	if pos.Length < recordHeaderBytes || int64(pos.Length) > recordHeaderBytes+MaxRecordBytes ||
+		pos.Logical < groupHeaderBytes || pos.Logical > MaxGroupBytes ||
+		pos.GroupOffset < HeaderBlockBytes || pos.GroupOffset%pageBytes != 0 {
+		return Record{}, fmt.Errorf("wal: ReadRecord: invalid position %+v", pos)
+	}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return Record{}, ErrClosed
+	}
+	f, err := w.readerLocked(pos.Segment)
+	w.mu.Unlock()
+	if err != nil {
+		return Record{}, err
+	}
+	name := w.segPath(pos.Segment)
+
+	firstSector := pos.Logical / sectorPayloadBytes
+	lastSector := (pos.Logical + int64(pos.Length) - 1) / sectorPayloadBytes
+	physStart := pos.GroupOffset + firstSector*sectorBytes
+	physEnd := pos.GroupOffset + (lastSector+1)*sectorBytes
+	readStart, readEnd := vfs.AlignDown(physStart), vfs.AlignUp(physEnd)
+	buf := vfs.AlignedBuffer(int(readEnd - readStart))
+	if n, err := f.ReadAt(buf, readStart); n < len(buf) {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Record{}, fmt.Errorf("wal: read %s at offset %d (%d bytes): %w", name, readStart, len(buf), err)
+	}
+	phys := buf[physStart-readStart : physEnd-readStart]
+	logical, at, err := destamp(make([]byte, 0, (lastSector-firstSector+1)*sectorPayloadBytes), phys, pos.Segment, physStart)
+	if err != nil {
+		return Record{}, &CorruptError{Path: name, Offset: physStart + at, Reason: fmt.Sprintf("record at group %d: %v", pos.GroupOffset, err)}
+	}
+	skip := pos.Logical - firstSector*sectorPayloadBytes
+	rec, err := decodeRecordFrame(logical[skip : skip+int64(pos.Length)])
+	if err != nil {
+		return Record{}, &CorruptError{Path: name, Offset: physStart, Reason: fmt.Sprintf("record at group %d: %v", pos.GroupOffset, err)}
+	}
+	return rec, nil
+}
+
+// Position returns where the next group goes and the seq it must carry.
+func (w *Writer) Position() Position {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return Position{Segment: w.curID(), Offset: w.off, NextSeq: w.nextSeq}
+}
+
+// Stats returns counters and the current loss window.
+func (w *Writer) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
+
+// Segments returns the ids of the segment files in the log, ascending.
+func (w *Writer) Segments() []uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.segs)
+}
+
+// RemoveSegmentsBefore deletes every segment whose id is below id, then
+// syncs the directory. The current segment cannot be removed: id may be at
+// most the current segment's id. An error fails the Writer (the state of
+// the directory is then unknown).
+func (w *Writer) RemoveSegmentsBefore(id uint64) error {
+	w.mu.Lock()
+	if err := w.checkLocked(); err != nil {
+		w.mu.Unlock()
+		return err
+	}
+	if cur := w.curID(); id > cur {
+		w.mu.Unlock()
+		return fmt.Errorf("wal: RemoveSegmentsBefore(%d): would remove the current segment %d", id, cur)
+	}
+	var victims []uint64
+	for len(w.segs) > 1 && w.segs[0] < id {
+		victims = append(victims, w.segs[0])
+		w.segs = w.segs[1:]
+	}
+	for _, v := range victims {
+		if f, ok := w.readers[v]; ok {
+			f.Close()
+			delete(w.readers, v)
+		}
+	}
+	w.stats.Segments = len(w.segs)
+	w.mu.Unlock()
+	if len(victims) == 0 {
+		return nil
+	}
+	// Oldest first, so that a crash part-way leaves a contiguous suffix in
+	// the common case where removals persist in order.
+	for _, v := range victims {
+		if err := w.fsys.Remove(w.segPath(v)); err != nil {
+			return w.fail(fmt.Errorf("remove %s: %w", w.segPath(v), err))
+		}
+	}
+	if err := vfs.SyncDir(w.fsys, w.dir); err != nil {
+		return w.fail(fmt.Errorf("sync directory %s: %w", w.dir, err))
+	}
+	return nil
+}
+
+// Close closes the log's files. It does not sync: the engine syncs first
+// when it should. Later calls return ErrClosed.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	var errs []error
+	if w.cur != nil {
+		errs = append(errs, w.cur.Close())
+	}
+	for id, f := range w.readers {
+		errs = append(errs, f.Close())
+		delete(w.readers, id)
+	}
+	return errors.Join(errs...)
+}
