@@ -249,7 +249,8 @@ func (w *Writer) roll(extent int64) error {
 
 // createSegment creates segment id durably before anything uses it:
 // <id>.seg.tmp is created, preallocated, given its header block and
-// fsynced, then renamed into place and the directory synced.
+// fsynced, then renamed into place and the directory synced. It returns the
+// segment opened for writing under its final name.
 func (w *Writer) createSegment(id, firstSeq uint64, sizeBytes int64) (vfs.File, error) {
 	final := w.segPath(id)
 	tmp := final + tmpSuffix
@@ -277,9 +278,17 @@ func (w *Writer) createSegment(id, firstSeq uint64, sizeBytes int64) (vfs.File, 
 		}
 		return nil
 	}()
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close %s: %w", tmp, cerr)
+	}
 	if err != nil {
-		f.Close()
 		return nil, err
+	}
+	// Reopen under the final name, so that the descriptor (and anything
+	// that names files, such as a fault injector) sees the segment's name.
+	f, err = w.openWrite(final, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", final, err)
 	}
 	return f, nil
 }
