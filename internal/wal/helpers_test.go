@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -29,10 +30,10 @@ func quietOpts(segmentSizeBytes int64) Options {
 // payload is a deterministic payload for seq of n bytes.
 func payload(seq uint64, n int) []byte {
 	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seq, uint64(n)))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seq)
+	binary.LittleEndian.PutUint64(key[8:], uint64(n))
+	rand.NewChaCha8(key).Read(b)
 	return b
 }
 
