@@ -358,3 +358,78 @@ func TestFailedSyncNotReadFromPageCache(t *testing.T) {
 		})
 	}
 }
+
+// TestCrashDuringTornTailCut crashes recovery itself at every operation
+// while it cuts a torn tail (copy to .broken, zero, sync): the next
+// recovery must still succeed with the same records.
+func TestCrashDuringTornTailCut(t *testing.T) {
+	notDevice := faultfs.Not(faultfs.Kinds(faultfs.OpDeviceWrite, faultfs.OpDeviceRead))
+	tearing := faultfs.CrashOptions{KeepUnsyncedPercent: 50, UnitBytes: faultfs.SectorSizeBytes, TearOne: true}
+	opts := quietOpts(64 << 10)
+	var crashed *faultfs.FS
+	var want recovered
+	var acked int
+	var groups [][]Record
+	for seed := uint64(1); crashed == nil; seed++ {
+		if seed > 50 {
+			t.Fatal("no seed gave a torn tail")
+		}
+		base := faultfs.New(faultfs.Options{Seed: seed, CrashOptions: tearing})
+		w := mustRecover(t, base, testDir, opts, Position{}).w
+		rng := rand.New(rand.NewPCG(seed, 0))
+		groups, acked = nil, 0
+		seq := uint64(1)
+		for g := 0; g < 8; g++ {
+			recs := makeGroup(rng, seq, 3, 3000)
+			if _, err := w.AppendGroup(recs, g < 4); err != nil {
+				t.Fatal(err)
+			}
+			groups = append(groups, recs)
+			seq += 3
+			if g < 4 {
+				acked = len(groups)
+			}
+		}
+		c, err := base.CrashClone(tearing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probe, _ := c.CrashClone(faultfs.CrashOptions{})
+		r := mustRecover(t, probe, testDir, opts, Position{})
+		r.w.Close()
+		if r.info.TornBytes > 0 {
+			crashed, want = c, r
+		}
+	}
+	ops := 0
+	counting, _ := crashed.CrashClone(faultfs.CrashOptions{})
+	counting.SetInjector(faultfs.InjectorFunc(func(op faultfs.Op) error {
+		if notDevice(op) {
+			ops++
+		}
+		return nil
+	}))
+	r := mustRecover(t, counting, testDir, opts, Position{})
+	r.w.Close()
+	for k := 1; k <= ops; k++ {
+		for _, when := range []error{faultfs.ErrCrashBefore, faultfs.ErrCrashAfter} {
+			fsys, _ := crashed.CrashClone(faultfs.CrashOptions{})
+			fsys.SetInjector(faultfs.OnIndex(notDevice, k, when))
+			if _, err := recoverLog(fsys, testDir, opts, Position{}); err == nil || !fsys.Down() {
+				t.Fatalf("op %d %v: recovery did not see the crash: %v", k, when, err)
+			}
+			fsys.Restart()
+			fsys.SetInjector(nil)
+			r, err := recoverLog(fsys, testDir, opts, Position{})
+			if err != nil {
+				t.Fatalf("op %d %v: %v", k, when, err)
+			}
+			checkPrefix(t, r.recs, groups, acked)
+			if len(r.recs) != len(want.recs) {
+				t.Fatalf("op %d %v: %d records, want %d", k, when, len(r.recs), len(want.recs))
+			}
+			r.w.Close()
+		}
+	}
+	t.Logf("%d crash points in a recovery that cut %d bytes", ops, want.info.TornBytes)
+}

@@ -250,11 +250,11 @@ func FuzzRecoverSegment(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add([]byte{})
-	f.Add([]byte{0, 0x40, 0x10, 0x55})  // a byte of the first group
-	f.Add([]byte{1, 0x50, 0x00, 0x00})  // zero the last group's first sector
-	f.Add([]byte{2, 0x20, 0x04, 0x03})  // flip a bit in the second group
-	f.Add([]byte{1, 0x00, 0x02, 0x00})  // zero a header-block sector
-	f.Add([]byte{0, 0x50, 0x10, 0xff})  // junk after the end
+	f.Add([]byte{0, 0x10, 0x10, 0x55}) // a byte of the first group
+	f.Add([]byte{1, 0x40, 0x00, 0x00}) // zero the last group's first sector
+	f.Add([]byte{2, 0x20, 0x04, 0x03}) // flip a bit in the second group
+	f.Add([]byte{1, 0x00, 0x02, 0x00}) // zero a header-block sector
+	f.Add([]byte{0, 0x50, 0x10, 0xff}) // junk after the end
 	groups := sampleGroups()
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		seg := bytes.Clone(sample)

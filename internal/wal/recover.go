@@ -25,7 +25,7 @@ const scanWindowBytes = 1 << 20
 // start.Segment are then ignored. Record payloads passed to fn are fresh
 // copies. If fn returns an error, Recover stops and returns it. fn may
 // have been called for records before Recover returns an error; the caller
-// must then discard what it built.
+// must then discard what it built. A nil fn only verifies.
 //
 // Where the valid log ends, recovery decides (see docs/format.md):
 //   - zeros up to the end of the segment: the clean end;
@@ -52,6 +52,9 @@ func Recover(fsys vfs.FS, dir string, opts Options, start Position, fn func(Reco
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if fn == nil {
+		fn = func(Record, RecordPos) error { return nil }
 	}
 	w := &Writer{
 		fsys:        fsys,

@@ -418,7 +418,8 @@ func (w *Writer) Segments() []uint64 {
 }
 
 // RemoveSegmentsBefore deletes every segment whose id is below id, then
-// syncs the directory. The current segment cannot be removed: id may be at
+// syncs the directory. A ReadRecord of a removed segment that is running
+// concurrently may fail. The current segment cannot be removed: id may be at
 // most the current segment's id. An error fails the Writer (the state of
 // the directory is then unknown).
 func (w *Writer) RemoveSegmentsBefore(id uint64) error {
