@@ -44,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "probe":
 		return probe(args[1:], stdout, stderr)
+	case "crashtest":
+		return crashtestCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return exitOK
@@ -58,6 +60,7 @@ func usage(w io.Writer) {
 
 commands:
   probe    measure the data directory's file system: O_DIRECT support and fdatasync latency
+  crashtest  explore crash states on an in-memory faultfs: --states N --seed S --profile P|all
   version  print the version
 `)
 }
