@@ -253,13 +253,13 @@ func appendGroupLogical(dst []byte, offs []int64, segmentID uint64, durable int6
 	var hdr [groupHeaderBytes]byte
 	dst = append(dst, hdr[:]...)
 	for _, r := range recs {
-		offs = append(offs, int64(len(dst)-start))
-		var rh [recordHeaderBytes]byte
-		binary.LittleEndian.PutUint32(rh[0:], uint32(len(r.Payload)))
-		binary.LittleEndian.PutUint32(rh[4:], recordCRC(r.Seq, r.Payload))
-		binary.LittleEndian.PutUint64(rh[8:], r.Seq)
-		dst = append(dst, rh[:]...)
+		frame := len(dst)
+		offs = append(offs, int64(frame-start))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(r.Payload)))
+		dst = binary.LittleEndian.AppendUint32(dst, 0) // the CRC, below
+		dst = binary.LittleEndian.AppendUint64(dst, r.Seq)
 		dst = append(dst, r.Payload...)
+		binary.LittleEndian.PutUint32(dst[frame+4:], recordCRC(dst[frame+8:]))
 	}
 	g := dst[start:]
 	binary.LittleEndian.PutUint32(g[0:], groupMagic)
@@ -280,11 +280,9 @@ func appendGroupLogical(dst []byte, offs []int64, segmentID uint64, durable int6
 }
 
 // recordCRC is the CRC-32C of a record's seq (8 bytes, little-endian)
-// followed by its payload.
-func recordCRC(seq uint64, payload []byte) uint32 {
-	var s [8]byte
-	binary.LittleEndian.PutUint64(s[:], seq)
-	return crc32.Update(crc32.Checksum(s[:], castagnoli), castagnoli, payload)
+// followed by its payload: the frame from its offset 8 on.
+func recordCRC(seqAndPayload []byte) uint32 {
+	return crc32.Checksum(seqAndPayload, castagnoli)
 }
 
 // encodeGroup returns the physical bytes of a group of recs placed at file
@@ -409,7 +407,7 @@ func decodeGroup(phys []byte, segmentID uint64, off int64) (g decodedGroup, badA
 			return g, p / sectorPayloadBytes * sectorBytes, fmt.Errorf("record %d has seq %d, want %d", i, seq, h.FirstSeq+uint64(i))
 		}
 		payload := body[p+recordHeaderBytes : p+recordHeaderBytes+length : p+recordHeaderBytes+length]
-		if got := recordCRC(seq, payload); got != rcrc {
+		if got := recordCRC(body[p+8 : p+recordHeaderBytes+length]); got != rcrc {
 			return g, p / sectorPayloadBytes * sectorBytes, fmt.Errorf("record %d (seq %d) checksum %#08x, computed %#08x", i, seq, rcrc, got)
 		}
 		g.Records = append(g.Records, Record{Seq: seq, Payload: payload})
@@ -434,7 +432,7 @@ func decodeRecordFrame(frame []byte) (Record, error) {
 	}
 	seq := binary.LittleEndian.Uint64(frame[8:])
 	payload := frame[recordHeaderBytes:]
-	if got, want := recordCRC(seq, payload), binary.LittleEndian.Uint32(frame[4:]); got != want {
+	if got, want := recordCRC(frame[8:]), binary.LittleEndian.Uint32(frame[4:]); got != want {
 		return Record{}, fmt.Errorf("record (seq %d) checksum %#08x, computed %#08x", seq, want, got)
 	}
 	return Record{Seq: seq, Payload: payload}, nil
