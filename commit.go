@@ -1,0 +1,587 @@
+package holdfast
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/holdfast-db/holdfast/internal/wal"
+)
+
+// request is one client write on its way to the writer goroutine.
+type request struct {
+	ops       []op
+	requestID string
+	cond      condition
+	// incr, when set, makes the request an increment of ops[0].key by
+	// delta; the writer computes the value.
+	incr  bool
+	delta int64
+	size  int
+	reply chan reply
+}
+
+type condKind uint8
+
+const (
+	condNone      condKind = iota
+	condIfVersion          // the key's version must equal version (0: absent)
+	condIfAbsent
+	condIfExists
+)
+
+type condition struct {
+	kind    condKind
+	version uint64
+}
+
+// reply is the writer's answer.
+type reply struct {
+	seq      uint64
+	err      error
+	existed  bool  // for deletes: the key existed
+	intValue int64 // for increments: the new value
+	dup      bool  // a retried request id: applied earlier, not again
+}
+
+// WriteOption modifies one write.
+type WriteOption func(*request)
+
+// WithRequestID makes a retried write apply once: a write whose request id
+// the dataspace has already applied is not applied again, and returns the
+// original sequence number. The dataspace remembers the last
+// RequestIDWindow ids, across restarts.
+func WithRequestID(id string) WriteOption { return func(r *request) { r.requestID = id } }
+
+// IfVersion makes a single-key write conditional on the key's current
+// version (the Seq of its value; 0 means the key must not exist). If it
+// does not match, nothing is written and ErrVersionMismatch is returned.
+func IfVersion(version uint64) WriteOption {
+	return func(r *request) { r.cond = condition{kind: condIfVersion, version: version} }
+}
+
+// IfAbsent writes only if the key does not exist (Redis SET NX).
+func IfAbsent() WriteOption { return func(r *request) { r.cond = condition{kind: condIfAbsent} } }
+
+// IfExists writes only if the key exists (Redis SET XX).
+func IfExists() WriteOption { return func(r *request) { r.cond = condition{kind: condIfExists} } }
+
+// Put stores value under key and returns the write's sequence number. Under
+// the default sync policy it returns only once the write is on stable
+// storage. With a condition that does not hold it returns
+// ErrVersionMismatch (IfVersion) or ErrNotFound/ErrExists (IfExists,
+// IfAbsent) and writes nothing.
+func (ds *Dataspace) Put(ctx context.Context, key, value []byte, opts ...WriteOption) (uint64, error) {
+	if err := ds.limits.checkKey(key); err != nil {
+		return 0, err
+	}
+	if err := ds.limits.checkValue(value); err != nil {
+		return 0, err
+	}
+	r := &request{ops: []op{{kind: opPut, key: clone(key), value: clone(value)}}}
+	for _, o := range opts {
+		o(r)
+	}
+	rep, err := ds.submit(ctx, r)
+	return rep.seq, err
+}
+
+// CompareAndSwap stores value only if key's version is expected (0: the
+// key must not exist).
+func (ds *Dataspace) CompareAndSwap(ctx context.Context, key []byte, expected uint64, value []byte, opts ...WriteOption) (uint64, error) {
+	return ds.Put(ctx, key, value, append(opts, IfVersion(expected))...)
+}
+
+// Delete removes key. It reports whether the key existed; deleting a
+// missing key writes nothing.
+func (ds *Dataspace) Delete(ctx context.Context, key []byte, opts ...WriteOption) (existed bool, seq uint64, err error) {
+	if err := ds.limits.checkKey(key); err != nil {
+		return false, 0, err
+	}
+	r := &request{ops: []op{{kind: opDelete, key: clone(key)}}}
+	for _, o := range opts {
+		o(r)
+	}
+	rep, err := ds.submit(ctx, r)
+	return rep.existed, rep.seq, err
+}
+
+// Incr adds delta to the decimal int64 stored at key (a missing key counts
+// as 0), atomically, and returns the new value. A value that is not an
+// integer, or an overflow, gives ErrNotInteger and writes nothing.
+func (ds *Dataspace) Incr(ctx context.Context, key []byte, delta int64, opts ...WriteOption) (int64, uint64, error) {
+	if err := ds.limits.checkKey(key); err != nil {
+		return 0, 0, err
+	}
+	r := &request{ops: []op{{kind: opPut, key: clone(key)}}, incr: true, delta: delta}
+	for _, o := range opts {
+		o(r)
+	}
+	rep, err := ds.submit(ctx, r)
+	return rep.intValue, rep.seq, err
+}
+
+// Batch collects puts and deletes applied atomically: all or none, with
+// one sequence number.
+type Batch struct {
+	ops  []op
+	size int
+	err  error
+}
+
+// Put adds a put to the batch.
+func (b *Batch) Put(key, value []byte) {
+	b.ops = append(b.ops, op{kind: opPut, key: clone(key), value: clone(value)})
+	b.size += opHeadSize + len(key) + len(value)
+}
+
+// Delete adds a delete to the batch.
+func (b *Batch) Delete(key []byte) {
+	b.ops = append(b.ops, op{kind: opDelete, key: clone(key)})
+	b.size += opHeadSize + len(key)
+}
+
+// Len returns the number of operations in the batch.
+func (b *Batch) Len() int { return len(b.ops) }
+
+// Apply writes the batch atomically and returns its sequence number.
+func (ds *Dataspace) Apply(ctx context.Context, b *Batch, opts ...WriteOption) (uint64, error) {
+	if len(b.ops) == 0 {
+		return 0, errors.New("holdfast: empty batch")
+	}
+	if b.size > ds.limits.MaxBatchSizeBytes {
+		return 0, fmt.Errorf("%w: %d bytes, limit %d (MaxBatchSizeBytes)", ErrBatchTooLarge, b.size, ds.limits.MaxBatchSizeBytes)
+	}
+	for _, o := range b.ops {
+		if err := ds.limits.checkKey(o.key); err != nil {
+			return 0, err
+		}
+		if err := ds.limits.checkValue(o.value); err != nil {
+			return 0, err
+		}
+	}
+	r := &request{ops: b.ops}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.cond.kind != condNone {
+		return 0, errors.New("holdfast: conditions apply to single-key writes, not batches")
+	}
+	rep, err := ds.submit(ctx, r)
+	return rep.seq, err
+}
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// submit hands a request to the writer and waits for its reply. Once the
+// writer has it, the caller waits for the outcome whatever ctx does: an
+// abandoned write would leave its outcome unknown to nobody.
+func (ds *Dataspace) submit(ctx context.Context, r *request) (reply, error) {
+	if len(r.requestID) > ds.limits.MaxRequestIDBytes {
+		return reply{}, fmt.Errorf("holdfast: request id of %d bytes exceeds %d (MaxRequestIDBytes)", len(r.requestID), ds.limits.MaxRequestIDBytes)
+	}
+	if r.cond.kind != condNone && len(r.ops) != 1 {
+		return reply{}, errors.New("holdfast: conditions apply to single-key writes")
+	}
+	r.size = recordHeadSize + len(r.requestID)
+	for _, o := range r.ops {
+		r.size += opHeadSize + len(o.key) + len(o.value)
+	}
+	r.reply = make(chan reply, 1)
+	if err := ds.err(); err != nil {
+		return reply{}, err
+	}
+	select {
+	case ds.reqs <- r:
+	case <-ds.done:
+		return reply{}, ds.err()
+	case <-ctx.Done():
+		return reply{}, ctx.Err()
+	}
+	rep := <-r.reply
+	return rep, rep.err
+}
+
+// run is the dataspace's writer goroutine.
+func (ds *Dataspace) run() {
+	defer close(ds.done)
+	var tick <-chan time.Time
+	if ds.opts.Sync.Interval > 0 {
+		t := time.NewTicker(ds.opts.Sync.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case r := <-ds.reqs:
+			if !ds.commit(ds.gather(r)) {
+				return
+			}
+		case <-tick:
+			if err := ds.syncNow(); err != nil {
+				ds.failStop(fmt.Errorf("interval sync: %w", err))
+				return
+			}
+		case <-ds.quit:
+			return
+		}
+	}
+}
+
+// gather forms a group: the first request and every request already
+// waiting, up to GroupCommitMaxBytes. Requests that arrive while a group
+// is being synced wait in the channel and form the next group.
+func (ds *Dataspace) gather(first *request) []*request {
+	group := []*request{first}
+	size := first.size
+	for size < ds.db.opts.GroupCommitMaxBytes {
+		select {
+		case r := <-ds.reqs:
+			group = append(group, r)
+			size += r.size
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// pendingKey is a key's state as of the requests already planned in the
+// group being formed.
+type pendingKey struct {
+	exists bool
+	seq    uint64
+	value  []byte
+	known  bool // value is set (false: read it from the index when needed)
+}
+
+// commit plans, logs and publishes one group. It returns false when the
+// dataspace has stopped.
+func (ds *Dataspace) commit(group []*request) bool {
+	type planned struct {
+		r       *request
+		rep     reply
+		payload *recordPayload
+		dupOf   int // index+1 of an earlier request in the group with the same id
+	}
+	plans := make([]planned, len(group))
+	pending := make(map[string]*pendingKey)
+	groupIDs := make(map[string]int)
+	var recs []wal.Record
+	next := ds.lastSeq + 1
+
+	for i, r := range group {
+		pl := &plans[i]
+		pl.r = r
+		if r.requestID != "" {
+			if seq, ok := ds.dedup.get(r.requestID); ok {
+				pl.rep = reply{seq: seq, dup: true}
+				continue
+			}
+			if j, ok := groupIDs[r.requestID]; ok {
+				pl.dupOf = j + 1
+				continue
+			}
+		}
+		payload, rep := ds.plan(r, pending)
+		if rep.err != nil || payload == nil {
+			pl.rep = rep
+			continue
+		}
+		rep.seq = next
+		next++
+		pl.rep = rep
+		pl.payload = payload
+		if r.requestID != "" {
+			groupIDs[r.requestID] = i
+		}
+		recs = append(recs, wal.Record{Seq: rep.seq, Payload: payload.encode()})
+		// The group's later requests see this one's effect.
+		for _, o := range payload.ops {
+			pending[string(o.key)] = &pendingKey{exists: o.kind == opPut, seq: rep.seq, value: o.value, known: true}
+		}
+	}
+
+	var positions []wal.RecordPos
+	var logErr error
+	if len(recs) > 0 {
+		start := time.Now()
+		positions, logErr = ds.log.AppendGroup(recs, ds.opts.Sync.Interval == 0)
+		ds.stats.observeGroup(len(recs), time.Since(start))
+	}
+	if logErr != nil {
+		// The group may or may not be on the device: its writers learn
+		// that the outcome is unknown; the dataspace stops (I3, I5).
+		cause := ds.failStop(fmt.Errorf("log write: %w", logErr))
+		for i := range plans {
+			if plans[i].payload != nil || plans[i].dupOf != 0 {
+				plans[i].rep = reply{err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, cause)}
+			}
+		}
+		for i := range plans {
+			plans[i].r.reply <- plans[i].rep
+		}
+		return false
+	}
+
+	// Durable (or, under an interval policy, written): publish, then
+	// release the waiters.
+	ds.mu.Lock()
+	k := 0
+	for i := range plans {
+		if plans[i].payload != nil {
+			ds.apply(plans[i].rep.seq, positions[k], plans[i].payload)
+			k++
+		}
+	}
+	ds.mu.Unlock()
+	for i := range plans {
+		if j := plans[i].dupOf; j != 0 {
+			plans[i].rep = reply{seq: plans[j-1].rep.seq, err: plans[j-1].rep.err, dup: true}
+		}
+		plans[i].r.reply <- plans[i].rep
+	}
+	return true
+}
+
+// plan checks a request's condition against the current state and builds
+// its record payload; a nil payload with no error is a no-op (deleting a
+// missing key).
+func (ds *Dataspace) plan(r *request, pending map[string]*pendingKey) (*recordPayload, reply) {
+	if r.cond.kind != condNone || r.incr || (len(r.ops) == 1 && r.ops[0].kind == opDelete) {
+		cur, err := ds.current(r.ops[0].key, pending, r.incr)
+		if err != nil {
+			return nil, reply{err: err}
+		}
+		switch r.cond.kind {
+		case condIfVersion:
+			have := uint64(0)
+			if cur.exists {
+				have = cur.seq
+			}
+			if have != r.cond.version {
+				return nil, reply{err: fmt.Errorf("%w: key %q is at version %d, not %d", ErrVersionMismatch, r.ops[0].key, have, r.cond.version)}
+			}
+		case condIfAbsent:
+			if cur.exists {
+				return nil, reply{err: fmt.Errorf("%w: key %q", ErrExists, r.ops[0].key)}
+			}
+		case condIfExists:
+			if !cur.exists {
+				return nil, reply{err: fmt.Errorf("%w: key %q", ErrNotFound, r.ops[0].key)}
+			}
+		}
+		if len(r.ops) == 1 && r.ops[0].kind == opDelete && !r.incr {
+			if !cur.exists {
+				return nil, reply{existed: false}
+			}
+			return &recordPayload{requestID: r.requestID, ops: r.ops}, reply{existed: true}
+		}
+		if r.incr {
+			var n int64
+			if cur.exists {
+				v, err := strconv.ParseInt(string(cur.value), 10, 64)
+				if err != nil {
+					return nil, reply{err: fmt.Errorf("%w: key %q", ErrNotInteger, r.ops[0].key)}
+				}
+				n = v
+			}
+			sum := n + r.delta
+			if (r.delta > 0 && sum < n) || (r.delta < 0 && sum > n) {
+				return nil, reply{err: fmt.Errorf("%w: key %q: %d%+d overflows", ErrNotInteger, r.ops[0].key, n, r.delta)}
+			}
+			ops := []op{{kind: opPut, key: r.ops[0].key, value: []byte(strconv.FormatInt(sum, 10))}}
+			return &recordPayload{requestID: r.requestID, ops: ops}, reply{intValue: sum}
+		}
+	}
+	return &recordPayload{requestID: r.requestID, ops: r.ops}, reply{}
+}
+
+// current returns key's state including the group's planned writes. With
+// needValue it also reads the value (for increments).
+func (ds *Dataspace) current(key []byte, pending map[string]*pendingKey, needValue bool) (pendingKey, error) {
+	if p, ok := pending[string(key)]; ok {
+		return *p, nil
+	}
+	// Only the writer goroutine changes the index, so reading it without
+	// the lock here is safe; take it anyway for the race detector's sake.
+	ds.mu.RLock()
+	e, ok := ds.index.Get(&entry{key: string(key)})
+	ds.mu.RUnlock()
+	if !ok {
+		return pendingKey{}, nil
+	}
+	cur := pendingKey{exists: true, seq: e.seq}
+	if needValue {
+		v, err := ds.readValue(e)
+		if err != nil {
+			return pendingKey{}, err
+		}
+		cur.value, cur.known = v, true
+	}
+	return cur, nil
+}
+
+// syncNow makes written groups durable (interval policy).
+func (ds *Dataspace) syncNow() error {
+	start := time.Now()
+	err := ds.log.Sync()
+	ds.stats.observeSync(time.Since(start))
+	return err
+}
+
+// failStop stops the dataspace after an I/O error: no sync is retried and
+// nothing more is read from a log whose cache may lie (I5). It returns the
+// error operations now report.
+func (ds *Dataspace) failStop(cause error) error {
+	err := dsError(ds.name, fmt.Errorf("%w: %w", ErrFailStop, cause))
+	ds.stats.failStops.Add(1)
+	ds.db.log.Error("dataspace fail-stopped; it recovers from the device on reopen", "dataspace", ds.name, "err", cause)
+	if ds.db.opts.ExitOnIOError {
+		ds.db.log.Error("exiting on I/O error (ExitOnIOError)")
+		ds.db.opts.exit(70)
+	}
+	ds.mu.Lock()
+	if ds.stopErr == nil {
+		ds.stopErr = err
+	}
+	ds.mu.Unlock()
+	if ds.db.opts.AutoReopen {
+		go ds.db.autoReopen(ds.name, ds)
+	}
+	return err
+}
+
+// shutdown stops the writer and closes the log; reason becomes the error
+// of later operations unless the dataspace had already failed.
+func (ds *Dataspace) shutdown(reason error) error {
+	var err error
+	ds.stopOnce.Do(func() {
+		close(ds.quit)
+		<-ds.done
+		ds.mu.Lock()
+		failed := ds.stopErr != nil
+		if !failed {
+			ds.stopErr = dsError(ds.name, reason)
+		}
+		ds.mu.Unlock()
+		if ds.log == nil {
+			return
+		}
+		if !failed && ds.opts.Sync.Interval > 0 {
+			if serr := ds.syncNow(); serr != nil {
+				err = dsError(ds.name, fmt.Errorf("final sync: %w", serr))
+			}
+		}
+		err = errors.Join(err, ds.log.Close())
+	})
+	return err
+}
+
+// autoReopen retries opening a fail-stopped dataspace with backoff until it
+// serves again, the DB closes, or someone else replaced it.
+func (db *DB) autoReopen(name string, failed *Dataspace) {
+	failed.shutdown(ErrClosed)
+	backoff := db.opts.ReopenBackoffMin
+	for {
+		time.Sleep(backoff)
+		db.mu.Lock()
+		if db.closed || db.spaces[name] != failed {
+			db.mu.Unlock()
+			return
+		}
+		ds := openDataspace(db, name)
+		if ds.err() == nil {
+			db.spaces[name] = ds
+			db.mu.Unlock()
+			db.log.Info("dataspace reopened after fail-stop", "dataspace", name)
+			return
+		}
+		db.mu.Unlock()
+		db.log.Warn("dataspace reopen failed; retrying", "dataspace", name, "err", ds.err(), "backoff", backoff)
+		backoff = min(2*backoff, db.opts.ReopenBackoffMax)
+	}
+}
+
+// dedupTable remembers the last window request ids and the sequence
+// numbers that applied them.
+type dedupTable struct {
+	window int
+	ids    map[string]uint64
+	ring   []string
+	next   int
+}
+
+func newDedupTable(window int) *dedupTable {
+	return &dedupTable{window: window, ids: make(map[string]uint64)}
+}
+
+func (t *dedupTable) get(id string) (uint64, bool) {
+	seq, ok := t.ids[id]
+	return seq, ok
+}
+
+func (t *dedupTable) add(id string, seq uint64) {
+	if _, ok := t.ids[id]; ok {
+		t.ids[id] = seq
+		return
+	}
+	if len(t.ring) < t.window {
+		t.ring = append(t.ring, id)
+	} else {
+		delete(t.ids, t.ring[t.next])
+		t.ring[t.next] = id
+		t.next = (t.next + 1) % t.window
+	}
+	t.ids[id] = seq
+}
+
+// dsStats are counters the writer keeps; Stats reads them.
+type dsStats struct {
+	groups, records, syncs, failStops atomic.Int64
+	groupNanos, syncNanos             atomic.Int64
+}
+
+func (s *dsStats) observeGroup(records int, d time.Duration) {
+	s.groups.Add(1)
+	s.records.Add(int64(records))
+	s.groupNanos.Add(int64(d))
+}
+
+func (s *dsStats) observeSync(d time.Duration) {
+	s.syncs.Add(1)
+	s.syncNanos.Add(int64(d))
+}
+
+// Stats describe a dataspace at one moment.
+type Stats struct {
+	Keys     int
+	Bytes    int64 // keys and values of live keys
+	LastSeq  uint64
+	Groups   int64 // commit groups written
+	Records  int64 // writes in them
+	Syncs    int64 // interval-policy syncs
+	Log      wal.Stats
+	Sync     string
+	Stopped  string // why the dataspace is stopped, "" while it serves
+	FailStop int64  // fail-stop events
+}
+
+// Stats returns counters and sizes. UnsyncedBytes and OldestUnsynced in
+// Log bound what an interval policy has at risk (I7).
+func (ds *Dataspace) Stats() Stats {
+	ds.mu.RLock()
+	s := Stats{Keys: ds.index.Len(), Bytes: ds.keyBytes, LastSeq: ds.lastSeq, Sync: ds.opts.Sync.String()}
+	if ds.stopErr != nil {
+		s.Stopped = ds.stopErr.Error()
+	}
+	ds.mu.RUnlock()
+	s.Groups, s.Records, s.Syncs, s.FailStop = ds.stats.groups.Load(), ds.stats.records.Load(), ds.stats.syncs.Load(), ds.stats.failStops.Load()
+	if s.Stopped == "" && ds.log != nil {
+		s.Log = ds.log.Stats()
+	}
+	return s
+}

@@ -1,0 +1,363 @@
+package holdfast
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/tidwall/btree"
+
+	"github.com/holdfast-db/holdfast/internal/wal"
+	"github.com/holdfast-db/holdfast/vfs"
+)
+
+// Dataspace is a named, independent key space with its own log, index and
+// sync policy. All methods are safe for concurrent use.
+//
+// The path of a write: Put builds a request and hands it to the
+// dataspace's one writer goroutine (commit.go), which gathers concurrent
+// requests into a group, checks their preconditions, appends the group to
+// the log with one write and one fdatasync, and only then applies it to the
+// index and releases the waiters. Readers see only the index, so they never
+// see a write before it is durable (I1, I2).
+type Dataspace struct {
+	db     *DB
+	name   string
+	dir    string
+	opts   DataspaceOptions
+	limits Limits
+
+	// mu guards the index and the stop state for readers; the writer
+	// takes it to publish a committed group.
+	mu       sync.RWMutex
+	index    *btree.BTreeG[*entry]
+	lastSeq  uint64
+	keyBytes int64 // sum of key and value lengths of live keys
+	stopErr  error // non-nil once stopped; reads and writes return it
+
+	log   *wal.Writer
+	dedup *dedupTable // request ids; writer goroutine and recovery only
+
+	reqs     chan *request
+	quit     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	stats    dsStats
+}
+
+// entry is the index's record of one live key.
+type entry struct {
+	key string
+	seq uint64
+	// pos and opIndex locate the put that made the value.
+	pos     wal.RecordPos
+	opIndex uint32
+	size    uint32 // value length
+	// inline holds the value when it is at most InlineValueMaxBytes.
+	inline []byte
+	isInl  bool
+}
+
+func entryLess(a, b *entry) bool { return a.key < b.key }
+
+// manifest is a dataspace's MANIFEST, written with vfs.WriteMetaFile.
+type manifest struct {
+	FormatVersion int    `json:"format_version"`
+	Name          string `json:"name"`
+	ID            string `json:"id"`
+	Sync          string `json:"sync"`
+}
+
+const (
+	manifestKind  = "dataspace-manifest"
+	formatVersion = 1
+)
+
+// openDataspace recovers a dataspace from its directory. It never fails:
+// a dataspace that cannot be recovered is returned stopped, with the
+// reason as its error.
+func openDataspace(db *DB, name string) *Dataspace {
+	ds := &Dataspace{
+		db:     db,
+		name:   name,
+		dir:    path.Join(db.spacesDir(), name),
+		limits: db.opts.Limits,
+		index:  btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true}),
+		dedup:  newDedupTable(db.opts.RequestIDWindow),
+		reqs:   make(chan *request),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	start := time.Now()
+	if err := ds.recover(); err != nil {
+		ds.stopErr = dsError(name, err)
+		close(ds.done)
+		db.log.Error("dataspace stopped at open", "dataspace", name, "err", err)
+		return ds
+	}
+	db.log.Info("dataspace open", "dataspace", name, "keys", ds.index.Len(), "last_seq", ds.lastSeq,
+		"sync", ds.opts.Sync.String(), "open_ms", time.Since(start).Milliseconds())
+	go ds.run()
+	return ds
+}
+
+// recover reads the manifest and replays the log from the device.
+func (ds *Dataspace) recover() error {
+	var m manifest
+	if err := vfs.ReadMetaFile(ds.db.fsys, path.Join(ds.dir, manifestFileName), manifestKind, &m); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if m.FormatVersion != formatVersion || m.Name != ds.name {
+		return fmt.Errorf("%w: manifest %s: format %d name %q, want format %d name %q",
+			ErrCorrupt, path.Join(ds.dir, manifestFileName), m.FormatVersion, m.Name, formatVersion, ds.name)
+	}
+	policy, err := ParseSyncPolicy(m.Sync)
+	if err != nil {
+		return fmt.Errorf("%w: manifest %s: %v", ErrCorrupt, path.Join(ds.dir, manifestFileName), err)
+	}
+	ds.opts.Sync = policy
+	w, info, err := recoverLog(ds.db, path.Join(ds.dir, walDirName), func(rec wal.Record, pos wal.RecordPos) error {
+		p, err := decodeRecord(rec.Payload)
+		if err != nil {
+			return fmt.Errorf("%w: %s segment %d offset %d: record %d: %v", ErrCorrupt, path.Join(ds.dir, walDirName), pos.Segment, pos.GroupOffset, rec.Seq, err)
+		}
+		ds.apply(rec.Seq, pos, &p)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, wal.ErrCorrupt) && !errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		return err
+	}
+	if info.TornBytes > 0 {
+		ds.db.log.Warn("cut a torn log tail that was never acknowledged", "dataspace", ds.name,
+			"bytes", info.TornBytes, "saved_to", info.BrokenFile)
+	}
+	if !info.DirectIO {
+		ds.db.log.Warn("the file system refused O_DIRECT: the log is read and written through the page cache", "dataspace", ds.name)
+	}
+	// Everything recovered is durable before anything is served (I2):
+	// the log has synced its files and directory; sync ours too.
+	if err := vfs.SyncDir(ds.db.fsys, ds.dir); err != nil {
+		w.Close()
+		return err
+	}
+	ds.log = w
+	return nil
+}
+
+// recoverLog opens the log at dir, replaying records into fn (nil: none).
+func recoverLog(db *DB, dir string, fn func(wal.Record, wal.RecordPos) error) (*wal.Writer, wal.RecoverInfo, error) {
+	if fn == nil {
+		fn = func(wal.Record, wal.RecordPos) error { return nil }
+	}
+	return wal.Recover(db.fsys, dir, wal.Options{
+		SegmentSizeBytes: db.opts.SegmentSizeBytes,
+		BufferedIO:       db.opts.BufferedIO,
+		Logger:           db.log,
+	}, wal.Position{}, fn)
+}
+
+// apply publishes one durable record to the index; the caller holds mu
+// for writing (or is recovering, before any reader exists).
+func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
+	for i, o := range p.ops {
+		key := string(o.key)
+		if old, ok := ds.index.Get(&entry{key: key}); ok {
+			ds.keyBytes -= int64(len(old.key)) + int64(old.size)
+		}
+		if o.kind == opDelete {
+			ds.index.Delete(&entry{key: key})
+			continue
+		}
+		e := &entry{key: key, seq: seq, pos: pos, opIndex: uint32(i), size: uint32(len(o.value))}
+		if len(o.value) <= ds.db.opts.InlineValueMaxBytes {
+			e.inline = append([]byte(nil), o.value...)
+			e.isInl = true
+		}
+		ds.index.Set(e)
+		ds.keyBytes += int64(len(key)) + int64(len(o.value))
+	}
+	if p.requestID != "" {
+		ds.dedup.add(p.requestID, seq)
+	}
+	ds.lastSeq = seq
+}
+
+// Name returns the dataspace's name.
+func (ds *Dataspace) Name() string { return ds.name }
+
+// SyncPolicy returns the dataspace's sync policy.
+func (ds *Dataspace) SyncPolicy() SyncPolicy { return ds.opts.Sync }
+
+// err returns why the dataspace is stopped, or nil.
+func (ds *Dataspace) err() error {
+	ds.mu.RLock()
+	defer ds.mu.RUnlock()
+	return ds.stopErr
+}
+
+// Err reports why the dataspace is stopped (wrapping ErrFailStop,
+// ErrCorrupt or ErrClosed), or nil while it serves.
+func (ds *Dataspace) Err() error { return ds.err() }
+
+// Value is a stored value with the sequence number of the write that made
+// it, which is also the key's version for CompareAndSwap.
+type Value struct {
+	Data []byte
+	Seq  uint64
+}
+
+// Get returns the value of key. Values larger than InlineValueMaxBytes
+// are read from the log on the device and verified, so damage is reported
+// as ErrCorrupt, never returned.
+func (ds *Dataspace) Get(ctx context.Context, key []byte) (Value, error) {
+	if err := ds.limits.checkKey(key); err != nil {
+		return Value{}, err
+	}
+	ds.mu.RLock()
+	if ds.stopErr != nil {
+		ds.mu.RUnlock()
+		return Value{}, ds.stopErr
+	}
+	e, ok := ds.index.Get(&entry{key: string(key)})
+	ds.mu.RUnlock()
+	if !ok {
+		return Value{}, ErrNotFound
+	}
+	data, err := ds.readValue(e)
+	if err != nil {
+		return Value{}, err
+	}
+	return Value{Data: data, Seq: e.seq}, nil
+}
+
+// readValue returns an entry's value, from memory or from the log.
+func (ds *Dataspace) readValue(e *entry) ([]byte, error) {
+	if e.isInl {
+		return append([]byte(nil), e.inline...), nil
+	}
+	rec, err := ds.log.ReadRecord(e.pos)
+	if err != nil {
+		if errors.Is(err, wal.ErrCorrupt) {
+			return nil, dsError(ds.name, fmt.Errorf("%w: key %q: %w", ErrCorrupt, e.key, err))
+		}
+		return nil, dsError(ds.name, fmt.Errorf("read key %q: %w", e.key, err))
+	}
+	p, err := decodeRecord(rec.Payload)
+	if err == nil && (rec.Seq != e.seq || int(e.opIndex) >= len(p.ops) || string(p.ops[e.opIndex].key) != e.key) {
+		err = fmt.Errorf("record %d at segment %d offset %d does not hold key %q", rec.Seq, e.pos.Segment, e.pos.GroupOffset, e.key)
+	}
+	if err != nil {
+		return nil, dsError(ds.name, fmt.Errorf("%w: %v", ErrCorrupt, err))
+	}
+	return append([]byte(nil), p.ops[e.opIndex].value...), nil
+}
+
+// KV is one key and value returned by Scan.
+type KV struct {
+	Key   []byte
+	Value Value
+}
+
+// ScanOptions select a key range. Keys are ordered bytewise.
+type ScanOptions struct {
+	// Start is the first key (inclusive); End the bound (exclusive; nil
+	// means no bound).
+	Start, End []byte
+	// Prefix, if set, restricts the scan to keys with this prefix (and
+	// narrows Start and End accordingly).
+	Prefix []byte
+	// After resumes a scan: only keys strictly greater are returned. Pass
+	// the Next of the previous page.
+	After []byte
+	// Limit caps the number of results (default 1000, at most 100,000).
+	Limit int
+}
+
+// ScanPage is one page of scan results.
+type ScanPage struct {
+	KVs []KV
+	// Next is the resume point for the following page (pass it as After),
+	// nil when the range is exhausted.
+	Next []byte
+}
+
+// Scan limits.
+const (
+	DefaultScanLimit = 1000
+	MaxScanLimit     = 100_000
+)
+
+// Scan returns keys in order within the range, with their values.
+func (ds *Dataspace) Scan(ctx context.Context, opts ScanOptions) (ScanPage, error) {
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = DefaultScanLimit
+	}
+	if limit > MaxScanLimit {
+		return ScanPage{}, fmt.Errorf("holdfast: scan limit %d exceeds %d", limit, MaxScanLimit)
+	}
+	start := string(opts.Start)
+	if p := string(opts.Prefix); p > start {
+		start = p
+	}
+	ds.mu.RLock()
+	if ds.stopErr != nil {
+		ds.mu.RUnlock()
+		return ScanPage{}, ds.stopErr
+	}
+	var hits []*entry
+	more := false
+	ds.index.Ascend(&entry{key: start}, func(e *entry) bool {
+		if opts.After != nil && e.key <= string(opts.After) {
+			return true
+		}
+		if opts.End != nil && e.key >= string(opts.End) {
+			return false
+		}
+		if opts.Prefix != nil && (len(e.key) < len(opts.Prefix) || e.key[:len(opts.Prefix)] != string(opts.Prefix)) {
+			return false
+		}
+		if len(hits) == limit {
+			more = true
+			return false
+		}
+		hits = append(hits, e)
+		return true
+	})
+	ds.mu.RUnlock()
+	page := ScanPage{KVs: make([]KV, 0, len(hits))}
+	for _, e := range hits {
+		if err := ctx.Err(); err != nil {
+			return ScanPage{}, err
+		}
+		data, err := ds.readValue(e)
+		if err != nil {
+			return ScanPage{}, err
+		}
+		page.KVs = append(page.KVs, KV{Key: []byte(e.key), Value: Value{Data: data, Seq: e.seq}})
+	}
+	if more && len(hits) > 0 {
+		page.Next = []byte(hits[len(hits)-1].key)
+	}
+	return page, nil
+}
+
+// Len returns the number of live keys.
+func (ds *Dataspace) Len() int {
+	ds.mu.RLock()
+	defer ds.mu.RUnlock()
+	return ds.index.Len()
+}
+
+// LastSeq returns the sequence number of the last visible write.
+func (ds *Dataspace) LastSeq() uint64 {
+	ds.mu.RLock()
+	defer ds.mu.RUnlock()
+	return ds.lastSeq
+}

@@ -1,0 +1,130 @@
+package holdfast
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// A log record's payload (the write-ahead log frames and checksums it; see
+// docs/format.md, "Record payload"):
+//
+//	offset  size  field
+//	0       1     format version (1)
+//	1       1     flags (0)
+//	2       1     request id length R (0: none)
+//	3       R     request id
+//	3+R     4     op count N, little endian
+//	then N ops:
+//	        1     kind: 1 put, 2 delete
+//	        2     key length K
+//	        4     value length V (0 for delete)
+//	        K     key
+//	        V     value
+//
+// One record is one client write: a single Put or Delete, or an atomic
+// Batch. It is applied whole or not at all, and all its ops carry the
+// record's sequence number.
+const (
+	recordFormatV1 = 1
+	opPut          = 1
+	opDelete       = 2
+	recordHeadSize = 3 + 4
+	opHeadSize     = 1 + 2 + 4
+)
+
+type op struct {
+	kind  uint8
+	key   []byte
+	value []byte
+}
+
+type recordPayload struct {
+	requestID string
+	ops       []op
+}
+
+func (r *recordPayload) encodedSize() int {
+	n := recordHeadSize + len(r.requestID)
+	for _, o := range r.ops {
+		n += opHeadSize + len(o.key) + len(o.value)
+	}
+	return n
+}
+
+func (r *recordPayload) encode() []byte {
+	b := make([]byte, 0, r.encodedSize())
+	b = append(b, recordFormatV1, 0, byte(len(r.requestID)))
+	b = append(b, r.requestID...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.ops)))
+	for _, o := range r.ops {
+		b = append(b, o.kind)
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(o.key)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(o.value)))
+		b = append(b, o.key...)
+		b = append(b, o.value...)
+	}
+	return b
+}
+
+// decodeRecord parses a payload whose checksum the log has verified. Any
+// inconsistency is still reported, never trusted: it means corruption the
+// checksum missed or a bug.
+func decodeRecord(b []byte) (recordPayload, error) {
+	var r recordPayload
+	if len(b) < recordHeadSize {
+		return r, fmt.Errorf("record payload of %d bytes is shorter than its %d-byte head", len(b), recordHeadSize)
+	}
+	if b[0] != recordFormatV1 {
+		return r, fmt.Errorf("record format version %d, want %d", b[0], recordFormatV1)
+	}
+	if b[1] != 0 {
+		return r, fmt.Errorf("record flags %#x, want 0", b[1])
+	}
+	idLen := int(b[2])
+	if len(b) < recordHeadSize+idLen {
+		return r, fmt.Errorf("record request id of %d bytes overruns the payload", idLen)
+	}
+	r.requestID = string(b[3 : 3+idLen])
+	p := 3 + idLen
+	n := binary.LittleEndian.Uint32(b[p:])
+	p += 4
+	// Each op takes at least opHeadSize bytes: bound n before allocating.
+	if uint64(n)*opHeadSize > uint64(len(b)-p) {
+		return r, fmt.Errorf("record claims %d ops in %d bytes", n, len(b)-p)
+	}
+	if n == 0 {
+		return r, fmt.Errorf("record holds no ops")
+	}
+	r.ops = make([]op, 0, n)
+	for i := uint32(0); i < n; i++ {
+		if len(b)-p < opHeadSize {
+			return r, fmt.Errorf("op %d head overruns the payload", i)
+		}
+		kind := b[p]
+		k := int(binary.LittleEndian.Uint16(b[p+1:]))
+		v := int(binary.LittleEndian.Uint32(b[p+3:]))
+		p += opHeadSize
+		if kind != opPut && kind != opDelete {
+			return r, fmt.Errorf("op %d has unknown kind %d", i, kind)
+		}
+		if k == 0 {
+			return r, fmt.Errorf("op %d has an empty key", i)
+		}
+		if kind == opDelete && v != 0 {
+			return r, fmt.Errorf("delete op %d carries a %d-byte value", i, v)
+		}
+		if len(b)-p < k+v {
+			return r, fmt.Errorf("op %d key and value (%d+%d bytes) overrun the payload", i, k, v)
+		}
+		o := op{kind: kind, key: b[p : p+k : p+k]}
+		if kind == opPut {
+			o.value = b[p+k : p+k+v : p+k+v]
+		}
+		p += k + v
+		r.ops = append(r.ops, o)
+	}
+	if p != len(b) {
+		return r, fmt.Errorf("%d trailing bytes after the last op", len(b)-p)
+	}
+	return r, nil
+}

@@ -1,0 +1,53 @@
+package holdfast
+
+import (
+	"bytes"
+	"testing"
+)
+
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add((&recordPayload{ops: []op{{kind: opPut, key: []byte("k"), value: []byte("v")}}}).encode())
+	f.Add((&recordPayload{requestID: "req-1", ops: []op{{kind: opDelete, key: []byte("k")}, {kind: opPut, key: []byte("a"), value: nil}}}).encode())
+	f.Add([]byte{1, 0, 0, 255, 255, 255, 255})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeRecord(b)
+		if err != nil {
+			return
+		}
+		if again := r.encode(); !bytes.Equal(again, b) {
+			t.Fatalf("accepted payload does not re-encode identically:\n in  %x\n out %x", b, again)
+		}
+	})
+}
+
+func TestRecordRoundTripAndRejects(t *testing.T) {
+	r := recordPayload{requestID: "id", ops: []op{
+		{kind: opPut, key: []byte("alpha"), value: []byte("one")},
+		{kind: opDelete, key: []byte("beta")},
+		{kind: opPut, key: []byte("gamma"), value: []byte{}},
+	}}
+	b := r.encode()
+	if len(b) != r.encodedSize() {
+		t.Fatalf("encodedSize %d, encoded %d", r.encodedSize(), len(b))
+	}
+	got, err := decodeRecord(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.requestID != "id" || len(got.ops) != 3 || string(got.ops[0].value) != "one" || got.ops[1].kind != opDelete {
+		t.Fatalf("round trip: %+v", got)
+	}
+	for i := 0; i < len(b); i++ {
+		if _, err := decodeRecord(b[:i]); err == nil {
+			t.Fatalf("a %d-byte prefix of a %d-byte record was accepted", i, len(b))
+		}
+	}
+	for _, bad := range [][]byte{
+		append([]byte{2}, b[1:]...),       // version
+		append(append([]byte{}, b...), 0), // trailing byte
+	} {
+		if _, err := decodeRecord(bad); err == nil {
+			t.Fatalf("bad record %x accepted", bad)
+		}
+	}
+}
