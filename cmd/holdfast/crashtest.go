@@ -30,6 +30,10 @@ func crashtestCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "holdfast crashtest: unexpected argument %q\n", fl.Arg(0))
 		return exitUsage
 	}
+	if *examples < 0 {
+		fmt.Fprintln(stderr, "holdfast crashtest: --examples must not be negative")
+		return exitUsage
+	}
 	if *states < 1 || *states > 100_000_000 {
 		fmt.Fprintln(stderr, "holdfast crashtest: --states must be in 1..100000000")
 		return exitUsage
@@ -53,7 +57,10 @@ func crashtestCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	res := crashtest.Run(cfg)
-	for _, e := range res.Examples {
+	for i, e := range res.Examples {
+		if i >= *examples {
+			break
+		}
 		fmt.Fprintf(stdout, "violation: %s\n\n", e)
 	}
 	fmt.Fprintln(stdout, res.Line())
