@@ -6,14 +6,14 @@ GO        ?= go
 FUZZTIME  ?= 20s
 DATA      ?= ./holdfast-data
 
-.PHONY: run test test-deps vet unit fuzz build clean
+.PHONY: run test test-deps vet unit crashtest fuzz build clean
 
 ## run: build holdfast and run it on its embedded default data directory
 run:
 	$(GO) run ./cmd/holdfast probe --data $(DATA)
 
 ## test: install what the tests need, then vet and run every test with the race detector
-test: test-deps vet unit
+test: test-deps vet unit crashtest
 
 test-deps:
 	bash scripts/install-test-deps.sh
@@ -24,6 +24,11 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 ./...
+
+# The explorer runs 2,000 crash states under -race in `unit`; here the full
+# 10,000 without the race detector's slowdown.
+crashtest:
+	$(GO) test -count=1 -run '^TestExplore$$' ./internal/crashtest/
 
 ## fuzz: run every fuzz target for FUZZTIME each (not part of `make test`)
 fuzz:

@@ -261,6 +261,13 @@ type pendingKey struct {
 // commit plans, logs and publishes one group. It returns false when the
 // dataspace has stopped.
 func (ds *Dataspace) commit(group []*request) bool {
+	if err := ds.err(); err != nil {
+		// Stopped by a reader that found damage: write nothing more.
+		for _, r := range group {
+			r.reply <- reply{err: err}
+		}
+		return false
+	}
 	type planned struct {
 		r       *request
 		rep     reply
@@ -277,8 +284,8 @@ func (ds *Dataspace) commit(group []*request) bool {
 		pl := &plans[i]
 		pl.r = r
 		if r.requestID != "" {
-			if seq, ok := ds.dedup.get(r.requestID); ok {
-				pl.rep = reply{seq: seq, dup: true}
+			if d, ok := ds.dedup.get(r.requestID); ok {
+				pl.rep = ds.dupReply(r, d)
 				continue
 			}
 			if j, ok := groupIDs[r.requestID]; ok {
@@ -340,7 +347,8 @@ func (ds *Dataspace) commit(group []*request) bool {
 	ds.mu.Unlock()
 	for i := range plans {
 		if j := plans[i].dupOf; j != 0 {
-			plans[i].rep = reply{seq: plans[j-1].rep.seq, err: plans[j-1].rep.err, dup: true}
+			plans[i].rep = plans[j-1].rep
+			plans[i].rep.dup = true
 		}
 		plans[i].r.reply <- plans[i].rep
 	}
@@ -445,7 +453,7 @@ func (ds *Dataspace) failStop(cause error) error {
 		ds.db.opts.exit(70)
 	}
 	ds.mu.Lock()
-	if ds.stopErr == nil {
+	if ds.stopErr == nil || errors.Is(ds.stopErr, ErrClosed) {
 		ds.stopErr = err
 	}
 	ds.mu.Unlock()
@@ -506,27 +514,65 @@ func (db *DB) autoReopen(name string, failed *Dataspace) {
 	}
 }
 
-// dedupTable remembers the last window request ids and the sequence
-// numbers that applied them.
+// dupReply answers a retried request with the original write's result. An
+// increment's result is the value its record put, read back from the log.
+func (ds *Dataspace) dupReply(r *request, d applied) reply {
+	rep := reply{seq: d.seq, dup: true}
+	if r.incr {
+		rec, err := ds.log.ReadRecord(d.pos)
+		if err == nil {
+			var p recordPayload
+			var derr error
+			if p, derr = decodeRecord(rec.Payload); derr == nil && len(p.ops) == 1 {
+				rep.intValue, derr = strconv.ParseInt(string(p.ops[0].value), 10, 64)
+			} else if derr == nil {
+				derr = fmt.Errorf("record %d is not an increment", rec.Seq)
+			}
+			if derr != nil {
+				err = fmt.Errorf("%w: %v", wal.ErrCorrupt, derr)
+			}
+		}
+		switch {
+		case errors.Is(err, wal.ErrCorrupt):
+			rep.err = ds.corruptStop(fmt.Errorf("%w: request id %q: %w", ErrCorrupt, r.requestID, err))
+		case err != nil:
+			rep.err = ds.failStop(fmt.Errorf("read the record of request id %q: %w", r.requestID, err))
+		}
+	}
+	if len(r.ops) == 1 && r.ops[0].kind == opDelete {
+		rep.existed = true
+	}
+	return rep
+}
+
+// applied is what the dataspace remembers of a request id: the write that
+// applied it.
+type applied struct {
+	seq uint64
+	pos wal.RecordPos
+}
+
+// dedupTable remembers the last window request ids and the writes that
+// applied them.
 type dedupTable struct {
 	window int
-	ids    map[string]uint64
+	ids    map[string]applied
 	ring   []string
 	next   int
 }
 
 func newDedupTable(window int) *dedupTable {
-	return &dedupTable{window: window, ids: make(map[string]uint64)}
+	return &dedupTable{window: window, ids: make(map[string]applied)}
 }
 
-func (t *dedupTable) get(id string) (uint64, bool) {
-	seq, ok := t.ids[id]
-	return seq, ok
+func (t *dedupTable) get(id string) (applied, bool) {
+	a, ok := t.ids[id]
+	return a, ok
 }
 
-func (t *dedupTable) add(id string, seq uint64) {
+func (t *dedupTable) add(id string, a applied) {
 	if _, ok := t.ids[id]; ok {
-		t.ids[id] = seq
+		t.ids[id] = a
 		return
 	}
 	if len(t.ring) < t.window {
@@ -536,7 +582,7 @@ func (t *dedupTable) add(id string, seq uint64) {
 		t.ring[t.next] = id
 		t.next = (t.next + 1) % t.window
 	}
-	t.ids[id] = seq
+	t.ids[id] = a
 }
 
 // dsStats are counters the writer keeps; Stats reads them.

@@ -93,6 +93,11 @@ func openDataspace(db *DB, name string) *Dataspace {
 	}
 	start := time.Now()
 	if err := ds.recover(); err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			// An I/O error while recovering is an I/O error like any
+			// other: fail-stop (I5).
+			err = fmt.Errorf("%w: recovery: %w", ErrFailStop, err)
+		}
 		ds.stopErr = dsError(name, err)
 		close(ds.done)
 		db.log.Error("dataspace stopped at open", "dataspace", name, "err", err)
@@ -183,7 +188,7 @@ func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 		ds.keyBytes += int64(len(key)) + int64(len(o.value))
 	}
 	if p.requestID != "" {
-		ds.dedup.add(p.requestID, seq)
+		ds.dedup.add(p.requestID, applied{seq: seq, pos: pos})
 	}
 	ds.lastSeq = seq
 }
@@ -244,18 +249,36 @@ func (ds *Dataspace) readValue(e *entry) ([]byte, error) {
 	rec, err := ds.log.ReadRecord(e.pos)
 	if err != nil {
 		if errors.Is(err, wal.ErrCorrupt) {
-			return nil, dsError(ds.name, fmt.Errorf("%w: key %q: %w", ErrCorrupt, e.key, err))
+			return nil, ds.corruptStop(fmt.Errorf("%w: key %q: %w", ErrCorrupt, e.key, err))
 		}
-		return nil, dsError(ds.name, fmt.Errorf("read key %q: %w", e.key, err))
+		// A read error (EIO, a latent sector error) is an I/O error:
+		// fail-stop, and let recovery decide what the device holds.
+		return nil, ds.failStop(fmt.Errorf("read key %q: %w", e.key, err))
 	}
 	p, err := decodeRecord(rec.Payload)
 	if err == nil && (rec.Seq != e.seq || int(e.opIndex) >= len(p.ops) || string(p.ops[e.opIndex].key) != e.key) {
 		err = fmt.Errorf("record %d at segment %d offset %d does not hold key %q", rec.Seq, e.pos.Segment, e.pos.GroupOffset, e.key)
 	}
 	if err != nil {
-		return nil, dsError(ds.name, fmt.Errorf("%w: %v", ErrCorrupt, err))
+		return nil, ds.corruptStop(fmt.Errorf("%w: %v", ErrCorrupt, err))
 	}
 	return append([]byte(nil), p.ops[e.opIndex].value...), nil
+}
+
+// corruptStop stops the dataspace because verified data turned out damaged
+// (I4): it is never served, and nothing more is written on top of it. The
+// writer sees the stop before its next group.
+func (ds *Dataspace) corruptStop(err error) error {
+	err = dsError(ds.name, err)
+	ds.db.log.Error("dataspace stopped: stored data failed verification", "dataspace", ds.name, "err", err)
+	ds.mu.Lock()
+	if ds.stopErr == nil {
+		ds.stopErr = err
+	} else {
+		err = ds.stopErr
+	}
+	ds.mu.Unlock()
+	return err
 }
 
 // KV is one key and value returned by Scan.

@@ -170,7 +170,9 @@ func (db *DB) CreateDataspace(name string, opts DataspaceOptions) (*Dataspace, e
 	ds := openDataspace(db, name)
 	db.spaces[name] = ds
 	if err := ds.err(); err != nil {
-		return nil, err
+		// The create is durable; only opening failed. The dataspace
+		// exists, stopped: say so, and return it.
+		return ds, fmt.Errorf("created, but stopped while opening: %w", err)
 	}
 	return ds, nil
 }
@@ -261,7 +263,12 @@ func (db *DB) Reopen(name string) (*Dataspace, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNoDataspace, name)
 	}
-	old.shutdown(ErrClosed)
+	if err := old.shutdown(ErrClosed); err != nil {
+		// The final sync of an interval-policy log failed: writes
+		// acknowledged since the last sync may be gone. Stop here, as on
+		// any I/O error; the next Reopen recovers from the device.
+		return old, old.failStop(fmt.Errorf("reopen: %w", err))
+	}
 	ds := openDataspace(db, name)
 	db.spaces[name] = ds
 	return ds, ds.err()

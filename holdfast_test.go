@@ -132,7 +132,7 @@ func TestAPI(t *testing.T) {
 	}
 	n1, _, _ := ds.Incr(ctx, []byte("idctr"), 1, holdfast.WithRequestID("r-2"))
 	n2, _, _ := ds.Incr(ctx, []byte("idctr"), 1, holdfast.WithRequestID("r-2"))
-	if n1 != 1 || get(t, ds, "idctr") != "1" {
+	if n1 != 1 || n2 != 1 || get(t, ds, "idctr") != "1" {
 		t.Fatalf("retried incr applied twice: %d %d %q", n1, n2, get(t, ds, "idctr"))
 	}
 

@@ -23,6 +23,7 @@ func crashtestCmd(args []string, stdout, stderr io.Writer) int {
 	serial := fl.Bool("serial", false, "issue each round's operations one at a time (exactly reproducible)")
 	workers := fl.Int("workers", 0, "parallel runs (default: GOMAXPROCS)")
 	examples := fl.Int("examples", 5, "violations to describe in full")
+	exampleOps := fl.Int("example-ops", 15, "operations listed before each violation")
 	if err := fl.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -38,7 +39,7 @@ func crashtestCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "holdfast crashtest: --states must be in 1..100000000")
 		return exitUsage
 	}
-	cfg := crashtest.Config{States: *states, Seed: *seed, Run: *run, Serial: *serial, Workers: *workers, MaxExamples: *examples}
+	cfg := crashtest.Config{States: *states, Seed: *seed, Run: *run, Serial: *serial, Workers: *workers, MaxExamples: *examples, ExampleOps: *exampleOps}
 	if *profile != "all" {
 		p, err := faultfs.ParseProfile(*profile)
 		if err != nil {

@@ -92,6 +92,9 @@ type Config struct {
 	Run int
 	// MaxExamples caps Result.Examples (default 5).
 	MaxExamples int
+	// ExampleOps is how many of the last operations an example lists
+	// (default 15).
+	ExampleOps int
 	// Progress, if set, is called after each run with the totals so far.
 	Progress func(states, violations int)
 }
@@ -127,6 +130,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = time.Minute
+	}
+	if c.ExampleOps <= 0 {
+		c.ExampleOps = 15
 	}
 	if c.MaxExamples <= 0 {
 		c.MaxExamples = 5
@@ -347,7 +353,7 @@ func (e *explorer) result() Result {
 			fmt.Fprintf(&b, "%s\n  replay: holdfast crashtest --seed %d --run %d (defects: %s)\n  %s\n  last operations:",
 				v, e.cfg.Seed, i+1, e.cfg.Defects, o.plan)
 			ops := o.res.ops
-			for _, op := range ops[max(len(ops)-15, 0):] {
+			for _, op := range ops[max(len(ops)-e.cfg.ExampleOps, 0):] {
 				fmt.Fprintf(&b, "\n    %s", op)
 			}
 			res.Examples = append(res.Examples, b.String())

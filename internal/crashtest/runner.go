@@ -902,6 +902,11 @@ func (r *runner) judgeCreate(o *opRec) {
 	case errors.Is(o.err, holdfast.ErrOutcomeUnknown) || o.down:
 		sp.exist = exMaybe
 		delete(r.handles, o.space)
+	case errors.Is(o.err, holdfast.ErrFailStop) || errors.Is(o.err, holdfast.ErrCorrupt):
+		// Created durably, stopped while opening.
+		sp.exist = exYes
+		sp.stopped = true
+		delete(r.handles, o.space)
 	default:
 		sp.exist = exNo
 		delete(r.handles, o.space)
