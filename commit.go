@@ -208,6 +208,15 @@ func (ds *Dataspace) submit(ctx context.Context, r *request) (reply, error) {
 // run is the dataspace's writer goroutine.
 func (ds *Dataspace) run() {
 	defer close(ds.done)
+	defer func() {
+		if ds.compacting != nil {
+			err := ds.err()
+			if err == nil {
+				err = dsError(ds.name, ErrClosed)
+			}
+			ds.endCompaction(ds.compacting, err)
+		}
+	}()
 	var tick <-chan time.Time
 	if ds.opts.Sync.Interval > 0 {
 		t := time.NewTicker(ds.opts.Sync.Interval)
@@ -215,10 +224,52 @@ func (ds *Dataspace) run() {
 		tick = t.C
 	}
 	for {
+		// While a compaction runs, waiting writes go first; a chunk is
+		// relocated only when none is waiting.
+		var idle <-chan time.Time
+		if ds.compacting != nil {
+			idle = closedTimeChan
+		}
 		select {
 		case r := <-ds.reqs:
 			if !ds.commit(ds.gather(r)) {
 				return
+			}
+			ds.maybeStartCompaction()
+			continue
+		case j := <-ds.compactReqs:
+			if ds.compacting != nil {
+				ds.compacting.waiters = append(ds.compacting.waiters, j.done)
+			} else {
+				ds.beginCompaction(j)
+			}
+			continue
+		case <-tick:
+			if err := ds.syncNow(); err != nil {
+				ds.failStop(fmt.Errorf("interval sync: %w", err))
+				return
+			}
+			continue
+		case <-ds.quit:
+			return
+		default:
+		}
+		// Nothing ready: relocate a chunk if compacting, else block.
+		select {
+		case <-idle:
+			if !ds.compactStep() {
+				return
+			}
+		case r := <-ds.reqs:
+			if !ds.commit(ds.gather(r)) {
+				return
+			}
+			ds.maybeStartCompaction()
+		case j := <-ds.compactReqs:
+			if ds.compacting != nil {
+				ds.compacting.waiters = append(ds.compacting.waiters, j.done)
+			} else {
+				ds.beginCompaction(j)
 			}
 		case <-tick:
 			if err := ds.syncNow(); err != nil {
@@ -230,6 +281,13 @@ func (ds *Dataspace) run() {
 		}
 	}
 }
+
+// closedTimeChan is always ready: selecting on it means "go on at once".
+var closedTimeChan = func() <-chan time.Time {
+	c := make(chan time.Time)
+	close(c)
+	return c
+}()
 
 // gather forms a group: the first request and every request already
 // waiting, up to GroupCommitMaxBytes. Requests that arrive while a group
@@ -587,8 +645,8 @@ func (t *dedupTable) add(id string, a applied) {
 
 // dsStats are counters the writer keeps; Stats reads them.
 type dsStats struct {
-	groups, records, syncs, failStops atomic.Int64
-	groupNanos, syncNanos             atomic.Int64
+	groups, records, syncs, failStops, compactions atomic.Int64
+	groupNanos, syncNanos                          atomic.Int64
 }
 
 func (s *dsStats) observeGroup(records int, d time.Duration) {
@@ -614,6 +672,9 @@ type Stats struct {
 	Sync     string
 	Stopped  string // why the dataspace is stopped, "" while it serves
 	FailStop int64  // fail-stop events
+	// Compactions completed, and the log's approximate size.
+	Compactions int64
+	LogBytes    int64
 }
 
 // Stats returns counters and sizes. UnsyncedBytes and OldestUnsynced in
@@ -626,8 +687,10 @@ func (ds *Dataspace) Stats() Stats {
 	}
 	ds.mu.RUnlock()
 	s.Groups, s.Records, s.Syncs, s.FailStop = ds.stats.groups.Load(), ds.stats.records.Load(), ds.stats.syncs.Load(), ds.stats.failStops.Load()
+	s.Compactions = ds.stats.compactions.Load()
 	if s.Stopped == "" && ds.log != nil {
 		s.Log = ds.log.Stats()
+		s.LogBytes = ds.logBytes()
 	}
 	return s
 }

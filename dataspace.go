@@ -40,6 +40,13 @@ type Dataspace struct {
 
 	log   *wal.Writer
 	dedup *dedupTable // request ids; writer goroutine and recovery only
+	// segMu keeps log segments alive while readers use positions they
+	// looked up: readers hold it shared from index lookup to value read;
+	// compaction holds it exclusively to remove segments.
+	segMu sync.RWMutex
+	// compaction state, owned by the writer goroutine.
+	compactReqs chan *compactJob
+	compacting  *compactJob
 
 	reqs     chan *request
 	quit     chan struct{}
@@ -81,15 +88,16 @@ const (
 // reason as its error.
 func openDataspace(db *DB, name string) *Dataspace {
 	ds := &Dataspace{
-		db:     db,
-		name:   name,
-		dir:    path.Join(db.spacesDir(), name),
-		limits: db.opts.Limits,
-		index:  btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true}),
-		dedup:  newDedupTable(db.opts.RequestIDWindow),
-		reqs:   make(chan *request),
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
+		db:          db,
+		name:        name,
+		dir:         path.Join(db.spacesDir(), name),
+		limits:      db.opts.Limits,
+		index:       btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true}),
+		dedup:       newDedupTable(db.opts.RequestIDWindow),
+		reqs:        make(chan *request),
+		compactReqs: make(chan *compactJob),
+		quit:        make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	start := time.Now()
 	if err := ds.recover(); err != nil {
@@ -179,7 +187,11 @@ func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 			ds.index.Delete(&entry{key: key})
 			continue
 		}
-		e := &entry{key: key, seq: seq, pos: pos, opIndex: uint32(i), size: uint32(len(o.value))}
+		version := seq
+		if p.relocated {
+			version = o.version
+		}
+		e := &entry{key: key, seq: version, pos: pos, opIndex: uint32(i), size: uint32(len(o.value))}
 		if len(o.value) <= ds.db.opts.InlineValueMaxBytes {
 			e.inline = append([]byte(nil), o.value...)
 			e.isInl = true
@@ -224,6 +236,8 @@ func (ds *Dataspace) Get(ctx context.Context, key []byte) (Value, error) {
 	if err := ds.limits.checkKey(key); err != nil {
 		return Value{}, err
 	}
+	ds.segMu.RLock()
+	defer ds.segMu.RUnlock()
 	ds.mu.RLock()
 	if ds.stopErr != nil {
 		ds.mu.RUnlock()
@@ -256,7 +270,8 @@ func (ds *Dataspace) readValue(e *entry) ([]byte, error) {
 		return nil, ds.failStop(fmt.Errorf("read key %q: %w", e.key, err))
 	}
 	p, err := decodeRecord(rec.Payload)
-	if err == nil && (rec.Seq != e.seq || int(e.opIndex) >= len(p.ops) || string(p.ops[e.opIndex].key) != e.key) {
+	if err == nil && (int(e.opIndex) >= len(p.ops) || string(p.ops[e.opIndex].key) != e.key ||
+		(!p.relocated && rec.Seq != e.seq) || (p.relocated && p.ops[e.opIndex].version != e.seq)) {
 		err = fmt.Errorf("record %d at segment %d offset %d does not hold key %q", rec.Seq, e.pos.Segment, e.pos.GroupOffset, e.key)
 	}
 	if err != nil {
@@ -329,6 +344,8 @@ func (ds *Dataspace) Scan(ctx context.Context, opts ScanOptions) (ScanPage, erro
 	if p := string(opts.Prefix); p > start {
 		start = p
 	}
+	ds.segMu.RLock()
+	defer ds.segMu.RUnlock()
 	ds.mu.RLock()
 	if ds.stopErr != nil {
 		ds.mu.RUnlock()

@@ -44,6 +44,10 @@ type Options struct {
 	ExitOnIOError bool
 	// BufferedIO disables O_DIRECT for the log (tests of the fallback).
 	BufferedIO bool
+	// CompactionSpaceAmp starts a compaction when the log exceeds this
+	// multiple of (live data + one segment); default 2. Negative disables
+	// automatic compaction (Dataspace.Compact still works).
+	CompactionSpaceAmp float64
 
 	// exit is os.Exit; tests replace it.
 	exit func(code int)
@@ -68,6 +72,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RequestIDWindow <= 0 {
 		o.RequestIDWindow = 100_000
+	}
+	if o.CompactionSpaceAmp == 0 {
+		o.CompactionSpaceAmp = DefaultCompactionSpaceAmp
+	}
+	if o.CompactionSpaceAmp > 0 && o.CompactionSpaceAmp < 1.2 {
+		o.CompactionSpaceAmp = 1.2 // below this, compaction would chase its own tail
 	}
 	if o.ReopenBackoffMin <= 0 {
 		o.ReopenBackoffMin = 100 * time.Millisecond

@@ -24,21 +24,31 @@ import (
 // One record is one client write: a single Put or Delete, or an atomic
 // Batch. It is applied whole or not at all, and all its ops carry the
 // record's sequence number.
+//
+// With flag 0x01 (relocated) the record was written by compaction: it
+// holds only puts, each op head carries 8 more bytes, the version (the
+// sequence number of the write that originally made the value), after the
+// kind, and the record carries no request id. Relocated values keep their
+// versions, so compare-and-swap is unaffected by compaction.
 const (
 	recordFormatV1 = 1
+	flagRelocated  = 0x01
 	opPut          = 1
 	opDelete       = 2
 	recordHeadSize = 3 + 4
 	opHeadSize     = 1 + 2 + 4
+	versionSize    = 8
 )
 
 type op struct {
-	kind  uint8
-	key   []byte
-	value []byte
+	kind    uint8
+	version uint64 // relocated records only
+	key     []byte
+	value   []byte
 }
 
 type recordPayload struct {
+	relocated bool
 	requestID string
 	ops       []op
 }
@@ -47,17 +57,27 @@ func (r *recordPayload) encodedSize() int {
 	n := recordHeadSize + len(r.requestID)
 	for _, o := range r.ops {
 		n += opHeadSize + len(o.key) + len(o.value)
+		if r.relocated {
+			n += versionSize
+		}
 	}
 	return n
 }
 
 func (r *recordPayload) encode() []byte {
 	b := make([]byte, 0, r.encodedSize())
-	b = append(b, recordFormatV1, 0, byte(len(r.requestID)))
+	var flags byte
+	if r.relocated {
+		flags = flagRelocated
+	}
+	b = append(b, recordFormatV1, flags, byte(len(r.requestID)))
 	b = append(b, r.requestID...)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.ops)))
 	for _, o := range r.ops {
 		b = append(b, o.kind)
+		if r.relocated {
+			b = binary.LittleEndian.AppendUint64(b, o.version)
+		}
 		b = binary.LittleEndian.AppendUint16(b, uint16(len(o.key)))
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(o.value)))
 		b = append(b, o.key...)
@@ -77,10 +97,18 @@ func decodeRecord(b []byte) (recordPayload, error) {
 	if b[0] != recordFormatV1 {
 		return r, fmt.Errorf("record format version %d, want %d", b[0], recordFormatV1)
 	}
-	if b[1] != 0 {
-		return r, fmt.Errorf("record flags %#x, want 0", b[1])
+	if b[1]&^flagRelocated != 0 {
+		return r, fmt.Errorf("record flags %#x has unknown bits", b[1])
+	}
+	r.relocated = b[1]&flagRelocated != 0
+	head := opHeadSize
+	if r.relocated {
+		head += versionSize
 	}
 	idLen := int(b[2])
+	if r.relocated && idLen != 0 {
+		return r, fmt.Errorf("relocated record carries a request id")
+	}
 	if len(b) < recordHeadSize+idLen {
 		return r, fmt.Errorf("record request id of %d bytes overruns the payload", idLen)
 	}
@@ -89,7 +117,7 @@ func decodeRecord(b []byte) (recordPayload, error) {
 	n := binary.LittleEndian.Uint32(b[p:])
 	p += 4
 	// Each op takes at least opHeadSize bytes: bound n before allocating.
-	if uint64(n)*opHeadSize > uint64(len(b)-p) {
+	if uint64(n)*uint64(head) > uint64(len(b)-p) {
 		return r, fmt.Errorf("record claims %d ops in %d bytes", n, len(b)-p)
 	}
 	if n == 0 {
@@ -97,15 +125,24 @@ func decodeRecord(b []byte) (recordPayload, error) {
 	}
 	r.ops = make([]op, 0, n)
 	for i := uint32(0); i < n; i++ {
-		if len(b)-p < opHeadSize {
+		if len(b)-p < head {
 			return r, fmt.Errorf("op %d head overruns the payload", i)
 		}
 		kind := b[p]
-		k := int(binary.LittleEndian.Uint16(b[p+1:]))
-		v := int(binary.LittleEndian.Uint32(b[p+3:]))
-		p += opHeadSize
+		p++
+		var version uint64
+		if r.relocated {
+			version = binary.LittleEndian.Uint64(b[p:])
+			p += versionSize
+		}
+		k := int(binary.LittleEndian.Uint16(b[p:]))
+		v := int(binary.LittleEndian.Uint32(b[p+2:]))
+		p += opHeadSize - 1
 		if kind != opPut && kind != opDelete {
 			return r, fmt.Errorf("op %d has unknown kind %d", i, kind)
+		}
+		if r.relocated && (kind != opPut || version == 0) {
+			return r, fmt.Errorf("relocated op %d: kind %d version %d (want a put with a version)", i, kind, version)
 		}
 		if k == 0 {
 			return r, fmt.Errorf("op %d has an empty key", i)
@@ -116,7 +153,7 @@ func decodeRecord(b []byte) (recordPayload, error) {
 		if len(b)-p < k+v {
 			return r, fmt.Errorf("op %d key and value (%d+%d bytes) overrun the payload", i, k, v)
 		}
-		o := op{kind: kind, key: b[p : p+k : p+k]}
+		o := op{kind: kind, version: version, key: b[p : p+k : p+k]}
 		if kind == opPut {
 			o.value = b[p+k : p+k+v : p+k+v]
 		}

@@ -9,6 +9,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add((&recordPayload{ops: []op{{kind: opPut, key: []byte("k"), value: []byte("v")}}}).encode())
 	f.Add((&recordPayload{requestID: "req-1", ops: []op{{kind: opDelete, key: []byte("k")}, {kind: opPut, key: []byte("a"), value: nil}}}).encode())
 	f.Add([]byte{1, 0, 0, 255, 255, 255, 255})
+	f.Add((&recordPayload{relocated: true, ops: []op{{kind: opPut, version: 7, key: []byte("k"), value: []byte("v")}}}).encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b)
 		if err != nil {
@@ -41,6 +42,10 @@ func TestRecordRoundTripAndRejects(t *testing.T) {
 		if _, err := decodeRecord(b[:i]); err == nil {
 			t.Fatalf("a %d-byte prefix of a %d-byte record was accepted", i, len(b))
 		}
+	}
+	rel := recordPayload{relocated: true, ops: []op{{kind: opPut, version: 42, key: []byte("k"), value: []byte("value")}}}
+	if got, err := decodeRecord(rel.encode()); err != nil || !got.relocated || got.ops[0].version != 42 || string(got.ops[0].value) != "value" {
+		t.Fatalf("relocated round trip: %+v, %v", got, err)
 	}
 	for _, bad := range [][]byte{
 		append([]byte{2}, b[1:]...),       // version

@@ -448,15 +448,18 @@ func (w *Writer) RemoveSegmentsBefore(id uint64) error {
 	if len(victims) == 0 {
 		return nil
 	}
-	// Oldest first, so that a crash part-way leaves a contiguous suffix in
-	// the common case where removals persist in order.
+	// Oldest first, with a directory sync after each removal: removals in
+	// one directory may otherwise persist in any order, and a crash could
+	// leave a gap in the segment sequence, which recovery must treat as a
+	// lost segment. This way a crash part-way always leaves a contiguous
+	// suffix.
 	for _, v := range victims {
 		if err := w.fsys.Remove(w.segPath(v)); err != nil {
 			return w.fail(fmt.Errorf("remove %s: %w", w.segPath(v), err))
 		}
-	}
-	if err := vfs.SyncDir(w.fsys, w.dir); err != nil {
-		return w.fail(fmt.Errorf("sync directory %s: %w", w.dir, err))
+		if err := vfs.SyncDir(w.fsys, w.dir); err != nil {
+			return w.fail(fmt.Errorf("sync directory %s: %w", w.dir, err))
+		}
 	}
 	return nil
 }

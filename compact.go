@@ -1,0 +1,214 @@
+package holdfast
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/holdfast-db/holdfast/internal/wal"
+)
+
+// Compaction reclaims the space of overwritten and deleted keys.
+//
+// The log is a sequence of segments. Compaction picks a cut — the current
+// (newest) segment at the start — and copies every live value that still
+// lives in an older segment to the head of the log, in "relocated" records
+// that keep each value's version. Each chunk is an ordinary group: written,
+// synced, then published to the index. When no live value is left below
+// the cut, the older segments are deleted and the directory synced.
+//
+// Crash safety needs no extra machinery: until the segments are removed,
+// a crash leaves both copies, and replay applies the relocated copy (later
+// in the log) over the original, which holds the same value and version.
+// Removing segments is the only destructive step and happens after every
+// relocation is durable. Removal deletes the oldest segments first, so a
+// crash part-way leaves a contiguous suffix of the log.
+//
+// Compaction runs on the writer goroutine, one chunk at a time, and yields
+// to waiting client writes between chunks: a client group waits at most
+// for one chunk (CompactionChunkBytes of values and one fdatasync).
+//
+// Space bound: compaction starts by itself when the log exceeds
+// CompactionSpaceAmp times the live data plus one segment, and at least
+// two segments exist. Right after a compaction the log holds the live data
+// (relocated) plus the current segment, so the log stays within
+// CompactionSpaceAmp × (live bytes + one segment) + one segment, where live
+// bytes count what the log stores per value (padding of small groups
+// included, up to 4 KiB per group).
+//
+// Request ids remembered from removed segments are forgotten at the next
+// restart: the request-id window after a restart covers the writes still
+// in the log.
+
+// CompactStats report one compaction.
+type CompactStats struct {
+	Relocated       int   // values copied to the head of the log
+	RemovedSegments int   // segment files deleted
+	LogBytesBefore  int64 // approximate log size before and after
+	LogBytesAfter   int64
+	Duration        time.Duration
+}
+
+type compactJob struct {
+	cut     uint64   // segments below this id are to be removed
+	pending []string // keys that may still live below the cut
+	stats   CompactStats
+	start   time.Time
+	done    chan compactResult // the caller of Compact; nil for automatic ones
+	waiters []chan compactResult
+}
+
+type compactResult struct {
+	stats CompactStats
+	err   error
+}
+
+// Compaction tuning. CompactionChunkBytes bounds the values relocated in
+// one group.
+const (
+	CompactionChunkBytes = 256 << 10
+	// DefaultCompactionSpaceAmp is the default Options.CompactionSpaceAmp.
+	DefaultCompactionSpaceAmp = 2.0
+)
+
+// Compact runs a compaction now and waits for it. It returns at once with
+// zero stats when there is nothing below the current segment.
+func (ds *Dataspace) Compact(ctx context.Context) (CompactStats, error) {
+	job := &compactJob{done: make(chan compactResult, 1)}
+	if err := ds.err(); err != nil {
+		return CompactStats{}, err
+	}
+	select {
+	case ds.compactReqs <- job:
+	case <-ds.done:
+		return CompactStats{}, ds.err()
+	case <-ctx.Done():
+		return CompactStats{}, ctx.Err()
+	}
+	res := <-job.done
+	return res.stats, res.err
+}
+
+// logBytes approximates the log's size: full segments before the current
+// one, and the current one up to its write position.
+func (ds *Dataspace) logBytes() int64 {
+	pos := ds.log.Position()
+	n := len(ds.log.Segments())
+	return int64(n-1)*ds.db.opts.SegmentSizeBytes + pos.Offset
+}
+
+// maybeStartCompaction starts an automatic compaction when the log has
+// grown past the bound; writer goroutine only.
+func (ds *Dataspace) maybeStartCompaction() {
+	if ds.compacting != nil || ds.db.opts.CompactionSpaceAmp < 0 {
+		return
+	}
+	if len(ds.log.Segments()) < 2 {
+		return
+	}
+	ds.mu.RLock()
+	live := ds.keyBytes + int64(ds.index.Len())*(opHeadSize+versionSize)
+	ds.mu.RUnlock()
+	if float64(ds.logBytes()) <= ds.db.opts.CompactionSpaceAmp*float64(live+ds.db.opts.SegmentSizeBytes) {
+		return
+	}
+	ds.beginCompaction(&compactJob{})
+}
+
+// beginCompaction fixes the cut and the keys to look at.
+func (ds *Dataspace) beginCompaction(job *compactJob) {
+	job.start = time.Now()
+	job.cut = ds.log.Position().Segment
+	job.stats.LogBytesBefore = ds.logBytes()
+	ds.mu.RLock()
+	ds.index.Scan(func(e *entry) bool {
+		if e.pos.Segment < job.cut {
+			job.pending = append(job.pending, e.key)
+		}
+		return true
+	})
+	ds.mu.RUnlock()
+	ds.compacting = job
+	ds.db.log.Info("compaction started", "dataspace", ds.name, "cut_segment", job.cut,
+		"values_to_relocate", len(job.pending), "log_bytes", job.stats.LogBytesBefore)
+}
+
+// compactStep relocates one chunk, or finishes the compaction. It returns
+// false when the dataspace has stopped.
+func (ds *Dataspace) compactStep() bool {
+	job := ds.compacting
+	if len(job.pending) == 0 {
+		return ds.finishCompaction(job)
+	}
+	payload := &recordPayload{relocated: true}
+	size := recordHeadSize
+	var taken int
+	for taken < len(job.pending) && size < CompactionChunkBytes {
+		key := job.pending[taken]
+		taken++
+		ds.mu.RLock()
+		e, ok := ds.index.Get(&entry{key: key})
+		ds.mu.RUnlock()
+		if !ok || e.pos.Segment >= job.cut {
+			continue // deleted or rewritten since the compaction began
+		}
+		value, err := ds.readValue(e)
+		if err != nil {
+			ds.endCompaction(job, err)
+			return ds.err() == nil
+		}
+		payload.ops = append(payload.ops, op{kind: opPut, version: e.seq, key: []byte(key), value: value})
+		size += opHeadSize + versionSize + len(key) + len(value)
+	}
+	job.pending = job.pending[taken:]
+	if len(payload.ops) == 0 {
+		return true
+	}
+	seq := ds.lastSeq + 1
+	positions, err := ds.log.AppendGroup([]wal.Record{{Seq: seq, Payload: payload.encode()}}, true)
+	if err != nil {
+		cause := ds.failStop(fmt.Errorf("compaction: log write: %w", err))
+		ds.endCompaction(job, cause)
+		return false
+	}
+	ds.mu.Lock()
+	ds.apply(seq, positions[0], payload)
+	ds.mu.Unlock()
+	job.stats.Relocated += len(payload.ops)
+	return true
+}
+
+// finishCompaction removes the segments below the cut.
+func (ds *Dataspace) finishCompaction(job *compactJob) bool {
+	before := len(ds.log.Segments())
+	ds.segMu.Lock()
+	err := ds.log.RemoveSegmentsBefore(job.cut)
+	ds.segMu.Unlock()
+	if err != nil {
+		cause := ds.failStop(fmt.Errorf("compaction: remove segments: %w", err))
+		ds.endCompaction(job, cause)
+		return false
+	}
+	job.stats.RemovedSegments = before - len(ds.log.Segments())
+	job.stats.LogBytesAfter = ds.logBytes()
+	job.stats.Duration = time.Since(job.start)
+	ds.stats.compactions.Add(1)
+	ds.db.log.Info("compaction done", "dataspace", ds.name, "relocated", job.stats.Relocated,
+		"removed_segments", job.stats.RemovedSegments, "log_bytes", job.stats.LogBytesAfter,
+		"ms", job.stats.Duration.Milliseconds())
+	ds.endCompaction(job, nil)
+	return true
+}
+
+func (ds *Dataspace) endCompaction(job *compactJob, err error) {
+	ds.compacting = nil
+	if job.done != nil {
+		job.done <- compactResult{stats: job.stats, err: err}
+	}
+	for _, w := range job.waiters {
+		w <- compactResult{stats: job.stats, err: err}
+	}
+	if err != nil {
+		ds.db.log.Error("compaction failed", "dataspace", ds.name, "err", err)
+	}
+}

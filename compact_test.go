@@ -1,0 +1,214 @@
+package holdfast_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/holdfast-db/holdfast"
+	"github.com/holdfast-db/holdfast/vfs/faultfs"
+)
+
+const compactSegBytes = 64 << 10
+
+func openCompact(t *testing.T, fsys *faultfs.FS, amp float64) *holdfast.DB {
+	t.Helper()
+	db, err := holdfast.Open("/data", holdfast.Options{FS: fsys, Logger: quiet(), SegmentSizeBytes: compactSegBytes, CompactionSpaceAmp: amp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// Overwriting a few keys many times: automatic compaction keeps the log
+// within its bound, and values and versions survive it and a reopen.
+func TestAutomaticCompactionBoundsTheLog(t *testing.T) {
+	fsys := faultfs.New(faultfs.Options{})
+	db := openCompact(t, fsys, 0)
+	ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]holdfast.Value{}
+	maxLog := int64(0)
+	for i := 0; i < 600; i++ {
+		k := fmt.Sprintf("k%02d", i%20)
+		v := strings.Repeat(fmt.Sprint(i%10), 200+i%300)
+		seq, err := ds.Put(ctx, []byte(k), []byte(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[k] = holdfast.Value{Data: []byte(v), Seq: seq}
+		if i%7 == 0 {
+			ds.Delete(ctx, []byte(fmt.Sprintf("k%02d", (i+3)%20)))
+			delete(want, fmt.Sprintf("k%02d", (i+3)%20))
+		}
+		maxLog = max(maxLog, ds.Stats().LogBytes)
+	}
+	st := ds.Stats()
+	if st.Compactions == 0 {
+		t.Fatalf("no automatic compaction after 600 overwrites: log %d bytes in %d segments", st.LogBytes, st.Log.Segments)
+	}
+	// The bound: amp × (live + one segment) + one segment, with live
+	// counted as stored (a 4 KiB page per small group at most).
+	live := int64(len(want)) * 4096
+	if bound := int64(2*(live+compactSegBytes) + 2*compactSegBytes); maxLog > bound {
+		t.Fatalf("log reached %d bytes, above the bound %d", maxLog, bound)
+	}
+	check := func(ds *holdfast.Dataspace) {
+		t.Helper()
+		for i := 0; i < 20; i++ {
+			k := fmt.Sprintf("k%02d", i)
+			got, err := ds.Get(ctx, []byte(k))
+			w, ok := want[k]
+			switch {
+			case !ok && !errors.Is(err, holdfast.ErrNotFound):
+				t.Fatalf("%s: deleted, but Get = %q, %v", k, got.Data, err)
+			case ok && (err != nil || string(got.Data) != string(w.Data) || got.Seq != w.Seq):
+				t.Fatalf("%s: Get = %d bytes seq %d, %v; want %d bytes seq %d", k, len(got.Data), got.Seq, err, len(w.Data), w.Seq)
+			}
+		}
+	}
+	check(ds)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.Crash(faultfs.CrashOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db = openCompact(t, fsys, 0)
+	defer db.Close()
+	check(mustDS(t, db, "d"))
+	t.Logf("%d compactions; log peaked at %d bytes, now %d in %d segments", st.Compactions, maxLog, st.LogBytes, st.Log.Segments)
+}
+
+// A crash at every operation of an explicit compaction, under every
+// profile: what was acknowledged before is there after, with its version.
+func TestCompactionCrashAtEveryStep(t *testing.T) {
+	notDevice := faultfs.Not(faultfs.Kinds(faultfs.OpDeviceRead, faultfs.OpDeviceWrite))
+	build := func(p faultfs.Profile) (*faultfs.FS, *holdfast.DB, map[string]holdfast.Value) {
+		fsys := faultfs.New(faultfs.Options{Profile: p, Seed: 5, CrashOptions: faultfs.CrashOptions{KeepUnsyncedPercent: 30, UnitBytes: faultfs.SectorSizeBytes, DirOps: faultfs.RandomDirOps}})
+		db := openCompact(t, fsys, -1)
+		ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]holdfast.Value{}
+		for i := 0; i < 120; i++ {
+			k := fmt.Sprintf("k%02d", i%30)
+			v := strings.Repeat("v", 100+i*10)
+			seq, err := ds.Put(ctx, []byte(k), []byte(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[k] = holdfast.Value{Data: []byte(v), Seq: seq}
+		}
+		return fsys, db, want
+	}
+	// Count the compaction's operations once.
+	fsys, db, _ := build(faultfs.ProfileStrict)
+	before := fsys.OpCount()
+	ds := mustDS(t, db, "d")
+	cs, err := ds.Compact(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.Relocated == 0 || cs.RemovedSegments == 0 {
+		t.Fatalf("the compaction did nothing: %+v", cs)
+	}
+	steps := int(fsys.OpCount() - before)
+	db.Close()
+	states := 0
+	for _, p := range faultfs.Profiles {
+		for k := 1; k <= steps; k += max(1, steps/40) {
+			for _, timing := range []error{faultfs.ErrCrashBefore, faultfs.ErrCrashAfter} {
+				fsys, db, want := build(p)
+				fsys.SetInjector(faultfs.OnIndex(notDevice, k, timing))
+				mustDS(t, db, "d").Compact(ctx)
+				if !fsys.Down() {
+					db.Close()
+					continue // the compaction took fewer operations in this run
+				}
+				db.Close()
+				fsys.Restart()
+				fsys.SetInjector(nil)
+				db2 := openCompact(t, fsys, -1)
+				ds := mustDS(t, db2, "d")
+				if err := ds.Err(); err != nil {
+					t.Fatalf("%s crash %v at compaction op %d: reopen: %v", p, timing, k, err)
+				}
+				for key, w := range want {
+					got, err := ds.Get(ctx, []byte(key))
+					if err != nil || string(got.Data) != string(w.Data) || got.Seq != w.Seq {
+						t.Fatalf("%s crash %v at compaction op %d: %s = %d bytes seq %d, %v; want seq %d", p, timing, k, key, len(got.Data), got.Seq, err, w.Seq)
+					}
+				}
+				// And it compacts to the end after the crash.
+				if _, err := ds.Compact(ctx); err != nil {
+					t.Fatalf("compaction after the crash: %v", err)
+				}
+				db2.Close()
+				states++
+			}
+		}
+	}
+	if states < 20 {
+		t.Fatalf("only %d crash states during compaction", states)
+	}
+	t.Logf("%d crash states during compaction (%d operations), no loss", states, steps)
+}
+
+// Readers never fail while compaction relocates values and removes the
+// segments they were read from.
+func TestCompactionWithConcurrentReaders(t *testing.T) {
+	fsys := faultfs.New(faultfs.Options{})
+	db := openCompact(t, fsys, 0)
+	defer db.Close()
+	ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		ds.Put(ctx, []byte(fmt.Sprintf("k%d", i)), []byte(strings.Repeat("x", 500)))
+	}
+	stop := make(chan struct{})
+	errc := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errc <- nil
+					return
+				default:
+				}
+				for i := 0; i < 10; i++ {
+					v, err := ds.Get(ctx, []byte(fmt.Sprintf("k%d", i)))
+					if err != nil || len(v.Data) != 500 {
+						errc <- fmt.Errorf("get k%d: %d bytes, %v", i, len(v.Data), err)
+						return
+					}
+				}
+				if _, err := ds.Scan(ctx, holdfast.ScanOptions{}); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 400; i++ {
+		if _, err := ds.Put(ctx, []byte(fmt.Sprintf("k%d", i%10)), []byte(strings.Repeat(fmt.Sprint(i%10), 500))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	for g := 0; g < 4; g++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ds.Stats().Compactions == 0 {
+		t.Fatal("no compaction ran during the test")
+	}
+}
