@@ -572,30 +572,15 @@ func (db *DB) autoReopen(name string, failed *Dataspace) {
 	}
 }
 
-// dupReply answers a retried request with the original write's result. An
-// increment's result is the value its record put, read back from the log.
+// dupReply answers a retried request with the original write's result.
+// An increment's result is remembered with its request id.
 func (ds *Dataspace) dupReply(r *request, d applied) reply {
 	rep := reply{seq: d.seq, dup: true}
 	if r.incr {
-		rec, err := ds.log.ReadRecord(d.pos)
-		if err == nil {
-			var p recordPayload
-			var derr error
-			if p, derr = decodeRecord(rec.Payload); derr == nil && len(p.ops) == 1 {
-				rep.intValue, derr = strconv.ParseInt(string(p.ops[0].value), 10, 64)
-			} else if derr == nil {
-				derr = fmt.Errorf("record %d is not an increment", rec.Seq)
-			}
-			if derr != nil {
-				err = fmt.Errorf("%w: %v", wal.ErrCorrupt, derr)
-			}
+		if !d.hasInt {
+			rep.err = fmt.Errorf("holdfast: request id %q was used by a write that was not an increment", r.requestID)
 		}
-		switch {
-		case errors.Is(err, wal.ErrCorrupt):
-			rep.err = ds.corruptStop(fmt.Errorf("%w: request id %q: %w", ErrCorrupt, r.requestID, err))
-		case err != nil:
-			rep.err = ds.failStop(fmt.Errorf("read the record of request id %q: %w", r.requestID, err))
-		}
+		rep.intValue = d.intValue
 	}
 	if len(r.ops) == 1 && r.ops[0].kind == opDelete {
 		rep.existed = true
@@ -604,10 +589,25 @@ func (ds *Dataspace) dupReply(r *request, d applied) reply {
 }
 
 // applied is what the dataspace remembers of a request id: the write that
-// applied it.
+// applied it, the segment that holds the proof (so compaction can carry it
+// forward), and, for a single-key put of an integer (an increment), the
+// value it stored, which is the increment's result.
 type applied struct {
-	seq uint64
-	pos wal.RecordPos
+	seq      uint64
+	segment  uint64
+	hasInt   bool
+	intValue int64
+}
+
+// appliedFor describes a record carrying a request id.
+func appliedFor(seq, segment uint64, p *recordPayload) applied {
+	a := applied{seq: seq, segment: segment}
+	if len(p.ops) == 1 && p.ops[0].kind == opPut && len(p.ops[0].value) <= 20 {
+		if n, err := strconv.ParseInt(string(p.ops[0].value), 10, 64); err == nil {
+			a.hasInt, a.intValue = true, n
+		}
+	}
+	return a
 }
 
 // dedupTable remembers the last window request ids and the writes that
@@ -621,6 +621,19 @@ type dedupTable struct {
 
 func newDedupTable(window int) *dedupTable {
 	return &dedupTable{window: window, ids: make(map[string]applied)}
+}
+
+// below lists the ids whose proof lives in a segment below cut, in the
+// order they were added.
+func (t *dedupTable) below(cut uint64) []string {
+	var ids []string
+	order := append(t.ring[t.next:len(t.ring):len(t.ring)], t.ring[:t.next]...)
+	for _, id := range order {
+		if a, ok := t.ids[id]; ok && a.segment < cut {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 func (t *dedupTable) get(id string) (applied, bool) {

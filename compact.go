@@ -36,9 +36,9 @@ import (
 // bytes count what the log stores per value (padding of small groups
 // included, up to 4 KiB per group).
 //
-// Request ids remembered from removed segments are forgotten at the next
-// restart: the request-id window after a restart covers the writes still
-// in the log.
+// Request ids are carried forward too: the relocated records list the ids
+// whose original records are about to be removed, so the request-id window
+// survives compaction and restarts alike.
 
 // CompactStats report one compaction.
 type CompactStats struct {
@@ -52,6 +52,7 @@ type CompactStats struct {
 type compactJob struct {
 	cut     uint64   // segments below this id are to be removed
 	pending []string // keys that may still live below the cut
+	ids     []string // request ids whose proof lives below the cut
 	stats   CompactStats
 	start   time.Time
 	done    chan compactResult // the caller of Compact; nil for automatic ones
@@ -128,6 +129,7 @@ func (ds *Dataspace) beginCompaction(job *compactJob) {
 		return true
 	})
 	ds.mu.RUnlock()
+	job.ids = ds.dedup.below(job.cut)
 	ds.compacting = job
 	ds.db.log.Info("compaction started", "dataspace", ds.name, "cut_segment", job.cut,
 		"values_to_relocate", len(job.pending), "log_bytes", job.stats.LogBytesBefore)
@@ -137,7 +139,7 @@ func (ds *Dataspace) beginCompaction(job *compactJob) {
 // false when the dataspace has stopped.
 func (ds *Dataspace) compactStep() bool {
 	job := ds.compacting
-	if len(job.pending) == 0 {
+	if len(job.pending) == 0 && len(job.ids) == 0 {
 		return ds.finishCompaction(job)
 	}
 	payload := &recordPayload{relocated: true}
@@ -161,7 +163,19 @@ func (ds *Dataspace) compactStep() bool {
 		size += opHeadSize + versionSize + len(key) + len(value)
 	}
 	job.pending = job.pending[taken:]
-	if len(payload.ops) == 0 {
+	// Request ids ride along, so a retry after the old segments are gone
+	// is still applied once.
+	for len(job.ids) > 0 && size < CompactionChunkBytes {
+		id := job.ids[0]
+		job.ids = job.ids[1:]
+		a, ok := ds.dedup.get(id)
+		if !ok || a.segment >= job.cut {
+			continue
+		}
+		payload.ids = append(payload.ids, carriedID{id: id, seq: a.seq, hasInt: a.hasInt, intValue: a.intValue})
+		size += carriedIDFixedSize + len(id)
+	}
+	if len(payload.ops) == 0 && len(payload.ids) == 0 {
 		return true
 	}
 	seq := ds.lastSeq + 1
@@ -180,6 +194,14 @@ func (ds *Dataspace) compactStep() bool {
 
 // finishCompaction removes the segments below the cut.
 func (ds *Dataspace) finishCompaction(job *compactJob) bool {
+	// One more sync of what holds the relocated values before the
+	// originals go: it catches a sync failure the file system reports
+	// late (ext4 data=journal), which would otherwise cost old data.
+	if err := ds.log.Confirm(job.cut); err != nil {
+		cause := ds.failStop(fmt.Errorf("compaction: confirm relocated values: %w", err))
+		ds.endCompaction(job, cause)
+		return false
+	}
 	before := len(ds.log.Segments())
 	ds.segMu.Lock()
 	err := ds.log.RemoveSegmentsBefore(job.cut)

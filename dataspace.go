@@ -200,7 +200,10 @@ func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 		ds.keyBytes += int64(len(key)) + int64(len(o.value))
 	}
 	if p.requestID != "" {
-		ds.dedup.add(p.requestID, applied{seq: seq, pos: pos})
+		ds.dedup.add(p.requestID, appliedFor(seq, pos.Segment, p))
+	}
+	for _, id := range p.ids {
+		ds.dedup.add(id.id, applied{seq: id.seq, segment: pos.Segment, hasInt: id.hasInt, intValue: id.intValue})
 	}
 	ds.lastSeq = seq
 }

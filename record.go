@@ -28,8 +28,20 @@ import (
 // With flag 0x01 (relocated) the record was written by compaction: it
 // holds only puts, each op head carries 8 more bytes, the version (the
 // sequence number of the write that originally made the value), after the
-// kind, and the record carries no request id. Relocated values keep their
-// versions, so compare-and-swap is unaffected by compaction.
+// kind, and the record carries no request id of its own. Relocated values
+// keep their versions, so compare-and-swap is unaffected by compaction.
+// After the ops, a relocated record carries the request ids whose original
+// records compaction is about to remove, so a retry stays applied once:
+//
+//	        4     id count M
+//	then M entries:
+//	        1     id length L (1..255)
+//	        L     request id
+//	        8     sequence number of the write that applied it
+//	        1     flags: 0x01 the write stored an integer (an increment)
+//	        8     that integer (int64; 0 without the flag)
+//
+// A relocated record holds at least one op or one id.
 const (
 	recordFormatV1 = 1
 	flagRelocated  = 0x01
@@ -51,7 +63,18 @@ type recordPayload struct {
 	relocated bool
 	requestID string
 	ops       []op
+	ids       []carriedID // relocated records only
 }
+
+// carriedID is a request id that compaction carries forward.
+type carriedID struct {
+	id       string
+	seq      uint64
+	hasInt   bool
+	intValue int64
+}
+
+const carriedIDFixedSize = 1 + 8 + 1 + 8
 
 func (r *recordPayload) encodedSize() int {
 	n := recordHeadSize + len(r.requestID)
@@ -59,6 +82,12 @@ func (r *recordPayload) encodedSize() int {
 		n += opHeadSize + len(o.key) + len(o.value)
 		if r.relocated {
 			n += versionSize
+		}
+	}
+	if r.relocated {
+		n += 4
+		for _, c := range r.ids {
+			n += carriedIDFixedSize + len(c.id)
 		}
 	}
 	return n
@@ -82,6 +111,20 @@ func (r *recordPayload) encode() []byte {
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(o.value)))
 		b = append(b, o.key...)
 		b = append(b, o.value...)
+	}
+	if r.relocated {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(r.ids)))
+		for _, c := range r.ids {
+			b = append(b, byte(len(c.id)))
+			b = append(b, c.id...)
+			b = binary.LittleEndian.AppendUint64(b, c.seq)
+			var flags byte
+			if c.hasInt {
+				flags = 1
+			}
+			b = append(b, flags)
+			b = binary.LittleEndian.AppendUint64(b, uint64(c.intValue))
+		}
 	}
 	return b
 }
@@ -120,7 +163,7 @@ func decodeRecord(b []byte) (recordPayload, error) {
 	if uint64(n)*uint64(head) > uint64(len(b)-p) {
 		return r, fmt.Errorf("record claims %d ops in %d bytes", n, len(b)-p)
 	}
-	if n == 0 {
+	if n == 0 && !r.relocated {
 		return r, fmt.Errorf("record holds no ops")
 	}
 	r.ops = make([]op, 0, n)
@@ -159,6 +202,40 @@ func decodeRecord(b []byte) (recordPayload, error) {
 		}
 		p += k + v
 		r.ops = append(r.ops, o)
+	}
+	if r.relocated {
+		if len(b)-p < 4 {
+			return r, fmt.Errorf("relocated record lacks its id count")
+		}
+		m := binary.LittleEndian.Uint32(b[p:])
+		p += 4
+		if uint64(m)*(carriedIDFixedSize+1) > uint64(len(b)-p) {
+			return r, fmt.Errorf("relocated record claims %d ids in %d bytes", m, len(b)-p)
+		}
+		if n == 0 && m == 0 {
+			return r, fmt.Errorf("relocated record holds neither ops nor ids")
+		}
+		for i := uint32(0); i < m; i++ {
+			if len(b)-p < 1 {
+				return r, fmt.Errorf("carried id %d overruns the payload", i)
+			}
+			l := int(b[p])
+			p++
+			if l == 0 || len(b)-p < l+carriedIDFixedSize-1 {
+				return r, fmt.Errorf("carried id %d (length %d) overruns the payload", i, l)
+			}
+			c := carriedID{id: string(b[p : p+l])}
+			p += l
+			c.seq = binary.LittleEndian.Uint64(b[p:])
+			flags := b[p+8]
+			c.intValue = int64(binary.LittleEndian.Uint64(b[p+9:]))
+			p += carriedIDFixedSize - 1
+			if flags&^1 != 0 || c.seq == 0 || (flags == 0 && c.intValue != 0) {
+				return r, fmt.Errorf("carried id %d: flags %#x seq %d value %d", i, flags, c.seq, c.intValue)
+			}
+			c.hasInt = flags == 1
+			r.ids = append(r.ids, c)
+		}
 	}
 	if p != len(b) {
 		return r, fmt.Errorf("%d trailing bytes after the last op", len(b)-p)

@@ -10,6 +10,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add((&recordPayload{requestID: "req-1", ops: []op{{kind: opDelete, key: []byte("k")}, {kind: opPut, key: []byte("a"), value: nil}}}).encode())
 	f.Add([]byte{1, 0, 0, 255, 255, 255, 255})
 	f.Add((&recordPayload{relocated: true, ops: []op{{kind: opPut, version: 7, key: []byte("k"), value: []byte("v")}}}).encode())
+	f.Add((&recordPayload{relocated: true, ids: []carriedID{{id: "r1", seq: 3, hasInt: true, intValue: -5}, {id: "r2", seq: 9}}}).encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b)
 		if err != nil {
@@ -43,8 +44,10 @@ func TestRecordRoundTripAndRejects(t *testing.T) {
 			t.Fatalf("a %d-byte prefix of a %d-byte record was accepted", i, len(b))
 		}
 	}
-	rel := recordPayload{relocated: true, ops: []op{{kind: opPut, version: 42, key: []byte("k"), value: []byte("value")}}}
-	if got, err := decodeRecord(rel.encode()); err != nil || !got.relocated || got.ops[0].version != 42 || string(got.ops[0].value) != "value" {
+	rel := recordPayload{relocated: true, ops: []op{{kind: opPut, version: 42, key: []byte("k"), value: []byte("value")}},
+		ids: []carriedID{{id: "req", seq: 40, hasInt: true, intValue: 12}}}
+	if got, err := decodeRecord(rel.encode()); err != nil || !got.relocated || got.ops[0].version != 42 || string(got.ops[0].value) != "value" ||
+		len(got.ids) != 1 || got.ids[0] != rel.ids[0] {
 		t.Fatalf("relocated round trip: %+v, %v", got, err)
 	}
 	for _, bad := range [][]byte{

@@ -19,11 +19,13 @@ const (
 	kCreate
 	kDrop
 	kReopen
+	kCompact
 )
 
 var opKindNames = [...]string{
 	kPut: "put", kCAS: "cas", kDelete: "del", kBatch: "batch", kIncr: "incr",
 	kGet: "get", kScan: "scan", kCreate: "create", kDrop: "drop", kReopen: "reopen",
+	kCompact: "compact",
 }
 
 func (k opKind) String() string { return opKindNames[k] }
