@@ -236,6 +236,7 @@ func (ds *Dataspace) run() {
 				return
 			}
 			ds.maybeStartCompaction()
+			ds.maybeCheckpoint(false)
 			continue
 		case j := <-ds.compactReqs:
 			if ds.compacting != nil {
@@ -265,6 +266,7 @@ func (ds *Dataspace) run() {
 				return
 			}
 			ds.maybeStartCompaction()
+			ds.maybeCheckpoint(false)
 		case j := <-ds.compactReqs:
 			if ds.compacting != nil {
 				ds.compacting.waiters = append(ds.compacting.waiters, j.done)
@@ -540,6 +542,16 @@ func (ds *Dataspace) shutdown(reason error) error {
 		if !failed && ds.opts.Sync.Interval > 0 {
 			if serr := ds.syncNow(); serr != nil {
 				err = dsError(ds.name, fmt.Errorf("final sync: %w", serr))
+			}
+		}
+		ds.ckptWG.Wait()
+		if ds.verified != nil {
+			<-ds.verified // Verify must not race the log's Close
+		}
+		if !failed && err == nil && !errors.Is(ds.err(), ErrFailStop) {
+			// A clean stop leaves a checkpoint, so the next open is fast.
+			if cerr := ds.writeCheckpoint(ds.snapshot()); cerr != nil {
+				err = dsError(ds.name, fmt.Errorf("final checkpoint: %w", cerr))
 			}
 		}
 		err = errors.Join(err, ds.log.Close())

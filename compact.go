@@ -1,8 +1,11 @@
 package holdfast
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/holdfast-db/holdfast/internal/wal"
@@ -33,8 +36,10 @@ import (
 // two segments exist. Right after a compaction the log holds the live data
 // (relocated) plus the current segment, so the log stays within
 // CompactionSpaceAmp × (live bytes + one segment) + one segment, where live
-// bytes count what the log stores per value (padding of small groups
-// included, up to 4 KiB per group).
+// bytes count keys, values and the request ids compaction carries. Writes
+// that each fill a group of their own occupy a 4 KiB page however small
+// they are; compaction packs them densely, so it also runs, and pays off,
+// when nothing was overwritten.
 //
 // Request ids are carried forward too: the relocated records list the ids
 // whose original records are about to be removed, so the request-id window
@@ -56,6 +61,9 @@ type compactJob struct {
 	stats   CompactStats
 	start   time.Time
 	done    chan compactResult // the caller of Compact; nil for automatic ones
+	// the last record read, so a batch's values cost one read
+	lastPos wal.RecordPos
+	lastRec *recordPayload
 	waiters []chan compactResult
 }
 
@@ -107,9 +115,13 @@ func (ds *Dataspace) maybeStartCompaction() {
 	if len(ds.log.Segments()) < 2 {
 		return
 	}
+	// What a compaction would write: the live values and the request ids
+	// it carries. Padding is not counted: compaction also repacks values
+	// that single writes left one to a 4 KiB page.
 	ds.mu.RLock()
 	live := ds.keyBytes + int64(ds.index.Len())*(opHeadSize+versionSize)
 	ds.mu.RUnlock()
+	live += int64(len(ds.dedup.ids)) * (carriedIDFixedSize + 24)
 	if float64(ds.logBytes()) <= ds.db.opts.CompactionSpaceAmp*float64(live+ds.db.opts.SegmentSizeBytes) {
 		return
 	}
@@ -122,17 +134,53 @@ func (ds *Dataspace) beginCompaction(job *compactJob) {
 	job.cut = ds.log.Position().Segment
 	job.stats.LogBytesBefore = ds.logBytes()
 	ds.mu.RLock()
+	var below []*entry
 	ds.index.Scan(func(e *entry) bool {
 		if e.pos.Segment < job.cut {
-			job.pending = append(job.pending, e.key)
+			below = append(below, e)
 		}
 		return true
 	})
 	ds.mu.RUnlock()
+	// In log order, so that values written by one batch (one record) are
+	// read with one read of that record.
+	slices.SortFunc(below, func(a, b *entry) int {
+		return cmp.Or(cmp.Compare(a.pos.Segment, b.pos.Segment), cmp.Compare(a.pos.GroupOffset, b.pos.GroupOffset), cmp.Compare(a.pos.Logical, b.pos.Logical))
+	})
+	for _, e := range below {
+		job.pending = append(job.pending, e.key)
+	}
 	job.ids = ds.dedup.below(job.cut)
 	ds.compacting = job
 	ds.db.log.Info("compaction started", "dataspace", ds.name, "cut_segment", job.cut,
 		"values_to_relocate", len(job.pending), "log_bytes", job.stats.LogBytesBefore)
+}
+
+// readValue returns an entry's value for relocation, reading each record
+// of the log once however many of its values are live.
+func (job *compactJob) readValue(ds *Dataspace, e *entry) ([]byte, error) {
+	if e.isInl {
+		return e.inline, nil
+	}
+	if job.lastRec == nil || job.lastPos != e.pos {
+		rec, err := ds.log.ReadRecord(e.pos)
+		if err != nil {
+			if errors.Is(err, wal.ErrCorrupt) {
+				return nil, ds.corruptStop(fmt.Errorf("%w: compaction: key %q: %w", ErrCorrupt, e.key, err))
+			}
+			return nil, ds.failStop(fmt.Errorf("compaction: read key %q: %w", e.key, err))
+		}
+		p, err := decodeRecord(rec.Payload)
+		if err != nil {
+			return nil, ds.corruptStop(fmt.Errorf("%w: compaction: key %q: %v", ErrCorrupt, e.key, err))
+		}
+		job.lastPos, job.lastRec = e.pos, &p
+	}
+	p := job.lastRec
+	if int(e.opIndex) >= len(p.ops) || string(p.ops[e.opIndex].key) != e.key {
+		return nil, ds.corruptStop(fmt.Errorf("%w: compaction: the record at segment %d offset %d does not hold key %q", ErrCorrupt, e.pos.Segment, e.pos.GroupOffset, e.key))
+	}
+	return p.ops[e.opIndex].value, nil
 }
 
 // compactStep relocates one chunk, or finishes the compaction. It returns
@@ -154,7 +202,7 @@ func (ds *Dataspace) compactStep() bool {
 		if !ok || e.pos.Segment >= job.cut {
 			continue // deleted or rewritten since the compaction began
 		}
-		value, err := ds.readValue(e)
+		value, err := job.readValue(ds, e)
 		if err != nil {
 			ds.endCompaction(job, err)
 			return ds.err() == nil
@@ -219,6 +267,9 @@ func (ds *Dataspace) finishCompaction(job *compactJob) bool {
 		"removed_segments", job.stats.RemovedSegments, "log_bytes", job.stats.LogBytesAfter,
 		"ms", job.stats.Duration.Milliseconds())
 	ds.endCompaction(job, nil)
+	// Earlier checkpoints may point into the removed segments; write one
+	// that does not, so the next open need not replay the whole log.
+	ds.maybeCheckpoint(true)
 	return true
 }
 

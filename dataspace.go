@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/btree"
@@ -47,6 +48,14 @@ type Dataspace struct {
 	// compaction state, owned by the writer goroutine.
 	compactReqs chan *compactJob
 	compacting  *compactJob
+	// checkpoints: one at a time, written off the writer goroutine.
+	ckptWG      sync.WaitGroup
+	ckptBusy    atomic.Bool
+	ckptAtBytes int64 // log BytesWritten at the last checkpoint; writer only
+	// verified is closed when the background verification of the log
+	// before the checkpoint has finished; verifyErr is its result.
+	verified  chan struct{}
+	verifyErr error
 
 	reqs     chan *request
 	quit     chan struct{}
@@ -100,7 +109,9 @@ func openDataspace(db *DB, name string) *Dataspace {
 		done:        make(chan struct{}),
 	}
 	start := time.Now()
+	ds.verified = make(chan struct{})
 	if err := ds.recover(); err != nil {
+		close(ds.verified)
 		if !errors.Is(err, ErrCorrupt) {
 			// An I/O error while recovering is an I/O error like any
 			// other: fail-stop (I5).
@@ -132,14 +143,29 @@ func (ds *Dataspace) recover() error {
 		return fmt.Errorf("%w: manifest %s: %v", ErrCorrupt, path.Join(ds.dir, manifestFileName), err)
 	}
 	ds.opts.Sync = policy
-	w, info, err := recoverLog(ds.db, path.Join(ds.dir, walDirName), func(rec wal.Record, pos wal.RecordPos) error {
+	if err := ds.removeOrphans(); err != nil {
+		return err
+	}
+	replay := func(rec wal.Record, pos wal.RecordPos) error {
 		p, err := decodeRecord(rec.Payload)
 		if err != nil {
 			return fmt.Errorf("%w: %s segment %d offset %d: record %d: %v", ErrCorrupt, path.Join(ds.dir, walDirName), pos.Segment, pos.GroupOffset, rec.Seq, err)
 		}
 		ds.apply(rec.Seq, pos, &p)
 		return nil
-	})
+	}
+	var start wal.Position
+	if c, ok := ds.loadCheckpoint(); ok {
+		ds.restore(c)
+		start = c.pos
+	}
+	w, info, err := recoverLog(ds.db, path.Join(ds.dir, walDirName), start, replay)
+	if err != nil && start != (wal.Position{}) {
+		// The checkpoint and the log disagree: the log is the truth.
+		ds.db.log.Warn("replay from the checkpoint failed; replaying the whole log", "dataspace", ds.name, "err", err)
+		ds.reset()
+		w, info, err = recoverLog(ds.db, path.Join(ds.dir, walDirName), wal.Position{}, replay)
+	}
 	if err != nil {
 		if errors.Is(err, wal.ErrCorrupt) && !errors.Is(err, ErrCorrupt) {
 			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
@@ -160,11 +186,92 @@ func (ds *Dataspace) recover() error {
 		return err
 	}
 	ds.log = w
+	if start == (wal.Position{}) {
+		close(ds.verified) // the whole log was read and verified
+	} else {
+		go ds.verifyBeforeCheckpoint(start)
+	}
 	return nil
 }
 
-// recoverLog opens the log at dir, replaying records into fn (nil: none).
-func recoverLog(db *DB, dir string, fn func(wal.Record, wal.RecordPos) error) (*wal.Writer, wal.RecoverInfo, error) {
+// verifyBeforeCheckpoint checks, in the background, the part of the log
+// that opening from a checkpoint did not read: damage there is found and
+// stops the dataspace (I4), as a full replay would have.
+func (ds *Dataspace) verifyBeforeCheckpoint(upTo wal.Position) {
+	defer close(ds.verified)
+	err := ds.log.Verify(upTo)
+	switch {
+	case err == nil, errors.Is(err, wal.ErrClosed):
+		return
+	case errors.Is(err, wal.ErrCorrupt):
+		ds.verifyErr = ds.corruptStop(fmt.Errorf("%w: %w", ErrCorrupt, err))
+	default:
+		ds.verifyErr = ds.failStop(fmt.Errorf("verify log: %w", err))
+	}
+}
+
+// WaitVerified waits until the dataspace's log has been verified in full
+// (at open, the part a checkpoint covered is verified in the background)
+// and returns what the verification found: nil, or the error that stopped
+// the dataspace.
+func (ds *Dataspace) WaitVerified(ctx context.Context) error {
+	if ds.verified == nil {
+		return ds.err()
+	}
+	select {
+	case <-ds.verified:
+		return ds.verifyErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// removeOrphans removes temporary files an interrupted WriteFileAtomic
+// left in the dataspace directory.
+func (ds *Dataspace) removeOrphans() error {
+	names, err := ds.db.fsys.List(ds.dir)
+	if err != nil {
+		return err
+	}
+	removed := false
+	for _, n := range names {
+		if vfs.IsTempFile(n) {
+			if err := ds.db.fsys.Remove(path.Join(ds.dir, n)); err != nil {
+				return err
+			}
+			removed = true
+		}
+	}
+	if removed {
+		return vfs.SyncDir(ds.db.fsys, ds.dir)
+	}
+	return nil
+}
+
+// restore loads a checkpoint into the empty index.
+func (ds *Dataspace) restore(c checkpointState) {
+	ds.index = c.index
+	ds.lastSeq = c.lastSeq
+	ds.keyBytes = 0
+	ds.index.Scan(func(e *entry) bool {
+		ds.keyBytes += int64(len(e.key)) + int64(e.size)
+		return true
+	})
+	for _, d := range c.dedup {
+		ds.dedup.add(d.id, d.a)
+	}
+}
+
+// reset empties the in-memory state before a full replay.
+func (ds *Dataspace) reset() {
+	ds.index = btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true})
+	ds.lastSeq, ds.keyBytes = 0, 0
+	ds.dedup = newDedupTable(ds.db.opts.RequestIDWindow)
+}
+
+// recoverLog opens the log at dir, replaying records from start into fn
+// (nil: none).
+func recoverLog(db *DB, dir string, start wal.Position, fn func(wal.Record, wal.RecordPos) error) (*wal.Writer, wal.RecoverInfo, error) {
 	if fn == nil {
 		fn = func(wal.Record, wal.RecordPos) error { return nil }
 	}
@@ -172,7 +279,7 @@ func recoverLog(db *DB, dir string, fn func(wal.Record, wal.RecordPos) error) (*
 		SegmentSizeBytes: db.opts.SegmentSizeBytes,
 		BufferedIO:       db.opts.BufferedIO,
 		Logger:           db.log,
-	}, wal.Position{}, fn)
+	}, start, fn)
 }
 
 // apply publishes one durable record to the index; the caller holds mu
@@ -180,11 +287,10 @@ func recoverLog(db *DB, dir string, fn func(wal.Record, wal.RecordPos) error) (*
 func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 	for i, o := range p.ops {
 		key := string(o.key)
-		if old, ok := ds.index.Get(&entry{key: key}); ok {
-			ds.keyBytes -= int64(len(old.key)) + int64(old.size)
-		}
 		if o.kind == opDelete {
-			ds.index.Delete(&entry{key: key})
+			if old, ok := ds.index.Delete(&entry{key: key}); ok {
+				ds.keyBytes -= int64(len(old.key)) + int64(old.size)
+			}
 			continue
 		}
 		version := seq
@@ -196,7 +302,9 @@ func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 			e.inline = append([]byte(nil), o.value...)
 			e.isInl = true
 		}
-		ds.index.Set(e)
+		if old, ok := ds.index.Set(e); ok {
+			ds.keyBytes -= int64(len(old.key)) + int64(old.size)
+		}
 		ds.keyBytes += int64(len(key)) + int64(len(o.value))
 	}
 	if p.requestID != "" {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/holdfast-db/holdfast/internal/wal"
 	"github.com/holdfast-db/holdfast/vfs"
 )
 
@@ -186,7 +187,7 @@ func (db *DB) buildDataspace(dir, name string, opts DataspaceOptions) error {
 	if err := vfs.WriteMetaFile(db.fsys, path.Join(dir, manifestFileName), manifestKind, m); err != nil {
 		return err
 	}
-	w, _, err := recoverLog(db, path.Join(dir, walDirName), nil)
+	w, _, err := recoverLog(db, path.Join(dir, walDirName), wal.Position{}, nil)
 	if err != nil {
 		return err
 	}

@@ -481,6 +481,7 @@ func TestByteFlipsAreDetected(t *testing.T) {
 			t.Fatal(err)
 		}
 		ds := mustDS(t, db, "d")
+		ds.WaitVerified(ctx)
 		detected := ds.Err() != nil
 		for k, v := range want {
 			got, err := ds.Get(ctx, []byte(k))

@@ -1,0 +1,281 @@
+package holdfast
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/tidwall/btree"
+
+	"github.com/holdfast-db/holdfast/internal/wal"
+	"github.com/holdfast-db/holdfast/vfs"
+)
+
+// A checkpoint is the index, written down with the log position it covers,
+// so that opening a dataspace reads the checkpoint and replays only the log
+// after that position instead of the whole log (docs/format.md,
+// "Checkpoint").
+//
+// It is an optimisation only: the log always holds everything. A
+// checkpoint that is missing, damaged, or stale (compaction has since
+// removed a segment it points into) is ignored with a warning, and the
+// whole log is replayed. So a checkpoint can never lose or invent data.
+//
+// Checkpoints are written when a dataspace closes, after a compaction, and
+// every CheckpointEveryBytes of log. The index is copied in O(1)
+// (copy-on-write B-tree) between two groups on the writer goroutine, and
+// written by another goroutine, so writers do not wait for it.
+const (
+	checkpointFileName = "CHECKPOINT"
+	checkpointMagic    = "HFCKPT01"
+	checkpointVersion  = 1
+	// CheckpointEveryBytes of log written since the last checkpoint start
+	// a new one.
+	CheckpointEveryBytes = 64 << 20
+)
+
+var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
+// checkpointState is what one checkpoint holds.
+type checkpointState struct {
+	pos     wal.Position
+	lastSeq uint64
+	index   *btree.BTreeG[*entry]
+	dedup   []dedupEntry
+}
+
+type dedupEntry struct {
+	id string
+	a  applied
+}
+
+// snapshot captures the index, dedup table and log position; writer
+// goroutine only (or before it starts).
+func (ds *Dataspace) snapshot() checkpointState {
+	ds.mu.RLock()
+	idx := ds.index.Copy()
+	last := ds.lastSeq
+	ds.mu.RUnlock()
+	var ids []dedupEntry
+	order := append(ds.dedup.ring[ds.dedup.next:len(ds.dedup.ring):len(ds.dedup.ring)], ds.dedup.ring[:ds.dedup.next]...)
+	for _, id := range order {
+		if a, ok := ds.dedup.ids[id]; ok {
+			ids = append(ids, dedupEntry{id: id, a: a})
+		}
+	}
+	return checkpointState{pos: ds.log.Position(), lastSeq: last, index: idx, dedup: ids}
+}
+
+// encodeCheckpoint lays a checkpoint out:
+//
+//	magic "HFCKPT01" (8), version u32,
+//	position: segment u64, offset i64, next seq u64; last seq u64,
+//	entry count u64, entries, dedup count u32, dedup entries,
+//	CRC-32C u32 of everything before it.
+func encodeCheckpoint(c checkpointState) []byte {
+	b := make([]byte, 0, 64+c.index.Len()*64)
+	b = append(b, checkpointMagic...)
+	b = binary.LittleEndian.AppendUint32(b, checkpointVersion)
+	b = binary.LittleEndian.AppendUint64(b, c.pos.Segment)
+	b = binary.LittleEndian.AppendUint64(b, uint64(c.pos.Offset))
+	b = binary.LittleEndian.AppendUint64(b, c.pos.NextSeq)
+	b = binary.LittleEndian.AppendUint64(b, c.lastSeq)
+	b = binary.LittleEndian.AppendUint64(b, uint64(c.index.Len()))
+	c.index.Scan(func(e *entry) bool {
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(e.key)))
+		b = append(b, e.key...)
+		b = binary.LittleEndian.AppendUint64(b, e.seq)
+		b = binary.LittleEndian.AppendUint64(b, e.pos.Segment)
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.pos.GroupOffset))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.pos.Logical))
+		b = binary.LittleEndian.AppendUint32(b, uint32(e.pos.Length))
+		b = binary.LittleEndian.AppendUint32(b, e.opIndex)
+		b = binary.LittleEndian.AppendUint32(b, e.size)
+		if e.isInl {
+			b = append(b, 1)
+			b = append(b, e.inline...)
+		} else {
+			b = append(b, 0)
+		}
+		return true
+	})
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(c.dedup)))
+	for _, d := range c.dedup {
+		b = append(b, byte(len(d.id)))
+		b = append(b, d.id...)
+		b = binary.LittleEndian.AppendUint64(b, d.a.seq)
+		b = binary.LittleEndian.AppendUint64(b, d.a.segment)
+		var flags byte
+		if d.a.hasInt {
+			flags = 1
+		}
+		b = append(b, flags)
+		b = binary.LittleEndian.AppendUint64(b, uint64(d.a.intValue))
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32c))
+}
+
+// decodeCheckpoint parses and verifies a checkpoint; minSegment is the
+// lowest segment any entry points into.
+func decodeCheckpoint(b []byte, inlineMax int) (c checkpointState, minSegment uint64, err error) {
+	const head = 8 + 4 + 8*5
+	if len(b) < head+4+4 {
+		return c, 0, fmt.Errorf("%d bytes is shorter than a checkpoint can be", len(b))
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, crc32c) != sum {
+		return c, 0, errors.New("checksum mismatch")
+	}
+	if string(body[:8]) != checkpointMagic || binary.LittleEndian.Uint32(body[8:]) != checkpointVersion {
+		return c, 0, errors.New("bad magic or version")
+	}
+	p := 12
+	u64 := func() uint64 { v := binary.LittleEndian.Uint64(body[p:]); p += 8; return v }
+	c.pos = wal.Position{Segment: u64(), Offset: int64(u64()), NextSeq: u64()}
+	c.lastSeq = u64()
+	n := u64()
+	const fixed = 2 + 8 + 8 + 8 + 8 + 4 + 4 + 4 + 1
+	if n > uint64(len(body)-p)/fixed {
+		return c, 0, fmt.Errorf("claims %d entries", n)
+	}
+	c.index = btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true})
+	minSegment = c.pos.Segment
+	var prev string
+	for i := uint64(0); i < n; i++ {
+		if len(body)-p < fixed {
+			return c, 0, fmt.Errorf("entry %d overruns the file", i)
+		}
+		k := int(binary.LittleEndian.Uint16(body[p:]))
+		p += 2
+		if k == 0 || len(body)-p < k+fixed-2 {
+			return c, 0, fmt.Errorf("entry %d key overruns the file", i)
+		}
+		e := &entry{key: string(body[p : p+k])}
+		p += k
+		if i > 0 && e.key <= prev {
+			return c, 0, fmt.Errorf("entry %d is out of order", i)
+		}
+		prev = e.key
+		e.seq = u64()
+		e.pos = wal.RecordPos{Segment: u64(), GroupOffset: int64(u64()), Logical: int64(u64())}
+		e.pos.Length = int32(binary.LittleEndian.Uint32(body[p:]))
+		e.opIndex = binary.LittleEndian.Uint32(body[p+4:])
+		e.size = binary.LittleEndian.Uint32(body[p+8:])
+		inl := body[p+12]
+		p += 13
+		switch inl {
+		case 0:
+		case 1:
+			if int(e.size) > inlineMax || len(body)-p < int(e.size) {
+				return c, 0, fmt.Errorf("entry %d inline value of %d bytes", i, e.size)
+			}
+			e.inline = slices.Clone(body[p : p+int(e.size)])
+			e.isInl = true
+			p += int(e.size)
+		default:
+			return c, 0, fmt.Errorf("entry %d inline flag %d", i, inl)
+		}
+		if e.seq == 0 || e.seq > c.lastSeq || e.pos.Segment > c.pos.Segment {
+			return c, 0, fmt.Errorf("entry %d: version %d segment %d beyond the checkpoint", i, e.seq, e.pos.Segment)
+		}
+		minSegment = min(minSegment, e.pos.Segment)
+		c.index.Set(e)
+	}
+	if len(body)-p < 4 {
+		return c, 0, errors.New("dedup count overruns the file")
+	}
+	m := int(binary.LittleEndian.Uint32(body[p:]))
+	p += 4
+	for i := 0; i < m; i++ {
+		if len(body)-p < 1 {
+			return c, 0, fmt.Errorf("dedup entry %d overruns the file", i)
+		}
+		l := int(body[p])
+		p++
+		if l == 0 || len(body)-p < l+17 {
+			return c, 0, fmt.Errorf("dedup entry %d overruns the file", i)
+		}
+		d := dedupEntry{id: string(body[p : p+l])}
+		p += l
+		d.a.seq, d.a.segment = u64(), u64()
+		d.a.hasInt = body[p] == 1
+		p++
+		d.a.intValue = int64(u64())
+		c.dedup = append(c.dedup, d)
+	}
+	if p != len(body) {
+		return c, 0, fmt.Errorf("%d trailing bytes", len(body)-p)
+	}
+	return c, minSegment, nil
+}
+
+// loadCheckpoint returns the checkpoint to start from, or ok=false to
+// replay the whole log. It never fails the open: the log is the truth.
+func (ds *Dataspace) loadCheckpoint() (c checkpointState, ok bool) {
+	name := path.Join(ds.dir, checkpointFileName)
+	data, err := vfs.ReadFile(ds.db.fsys, name)
+	if err != nil {
+		if exists, _ := vfs.Exists(ds.db.fsys, name); exists {
+			ds.db.log.Warn("checkpoint unreadable; replaying the whole log", "dataspace", ds.name, "err", err)
+		}
+		return c, false
+	}
+	c, minSeg, err := decodeCheckpoint(data, ds.db.opts.InlineValueMaxBytes)
+	if err != nil {
+		ds.db.log.Warn("checkpoint damaged; replaying the whole log", "dataspace", ds.name, "file", name, "err", err)
+		return c, false
+	}
+	// Every segment the checkpoint points into must still exist.
+	names, err := ds.db.fsys.List(path.Join(ds.dir, walDirName))
+	if err != nil {
+		return c, false
+	}
+	var first uint64
+	for _, n := range names {
+		var id uint64
+		if strings.HasSuffix(n, ".seg") {
+			if _, err := fmt.Sscanf(n, "%016x.seg", &id); err == nil && (first == 0 || id < first) {
+				first = id
+			}
+		}
+	}
+	if first == 0 || minSeg < first || c.pos.Segment < first {
+		ds.db.log.Info("checkpoint is older than the log; replaying the whole log", "dataspace", ds.name)
+		return c, false
+	}
+	return c, true
+}
+
+// writeCheckpoint writes c durably (temp file, fsync, rename, directory
+// fsync).
+func (ds *Dataspace) writeCheckpoint(c checkpointState) error {
+	return vfs.WriteFileAtomic(ds.db.fsys, path.Join(ds.dir, checkpointFileName), encodeCheckpoint(c), 0o644)
+}
+
+// maybeCheckpoint starts a background checkpoint when enough log has been
+// written since the last one, or when force is set; writer goroutine only.
+func (ds *Dataspace) maybeCheckpoint(force bool) {
+	written := ds.log.Stats().BytesWritten
+	if !force && written-ds.ckptAtBytes < CheckpointEveryBytes {
+		return
+	}
+	if !ds.ckptBusy.CompareAndSwap(false, true) {
+		return
+	}
+	ds.ckptAtBytes = written
+	c := ds.snapshot()
+	ds.ckptWG.Add(1)
+	go func() {
+		defer ds.ckptWG.Done()
+		defer ds.ckptBusy.Store(false)
+		if err := ds.writeCheckpoint(c); err != nil {
+			// A failed write or sync of the device is an I/O error like
+			// any other (I5), even though the log still holds everything.
+			ds.failStop(fmt.Errorf("checkpoint: %w", err))
+		}
+	}()
+}

@@ -1,0 +1,165 @@
+package holdfast
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/btree"
+
+	"github.com/holdfast-db/holdfast/internal/wal"
+	"github.com/holdfast-db/holdfast/vfs/faultfs"
+)
+
+func FuzzDecodeCheckpoint(f *testing.F) {
+	idx := btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true})
+	idx.Set(&entry{key: "a", seq: 3, pos: wal.RecordPos{Segment: 1, GroupOffset: 4096, Logical: 48, Length: 40}, size: 2, inline: []byte("hi"), isInl: true})
+	idx.Set(&entry{key: "b", seq: 4, pos: wal.RecordPos{Segment: 2, GroupOffset: 8192, Logical: 48, Length: 900}, size: 800})
+	f.Add(encodeCheckpoint(checkpointState{pos: wal.Position{Segment: 2, Offset: 12288, NextSeq: 5}, lastSeq: 4, index: idx,
+		dedup: []dedupEntry{{id: "r", a: applied{seq: 4, segment: 2, hasInt: true, intValue: 9}}}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, _, err := decodeCheckpoint(b, 64)
+		if err != nil {
+			return
+		}
+		if again := encodeCheckpoint(c); !bytes.Equal(again, b) {
+			t.Fatalf("accepted checkpoint does not re-encode identically")
+		}
+	})
+}
+
+func openCkpt(t *testing.T, fsys *faultfs.FS, logger *slog.Logger) *DB {
+	t.Helper()
+	db, err := Open("/data", Options{FS: fsys, Logger: logger, SegmentSizeBytes: 64 << 10, CompactionSpaceAmp: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// A clean close writes a checkpoint; reopening uses it and replays only
+// the tail. A damaged or stale checkpoint is ignored: the whole log is
+// replayed and nothing is lost.
+func TestCheckpointOpenAndFallback(t *testing.T) {
+	ctx := context.Background()
+	fsys := faultfs.New(faultfs.Options{})
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	db := openCkpt(t, fsys, logger)
+	ds, err := db.CreateDataspace("d", DataspaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	put := func(ds *Dataspace, i int) {
+		k, v := fmt.Sprintf("k%03d", i%150), strings.Repeat(fmt.Sprint(i%10), 10+i%200)
+		if _, err := ds.Put(ctx, []byte(k), []byte(v), WithRequestID(fmt.Sprintf("id-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		want[k] = v
+	}
+	for i := 0; i < 300; i++ {
+		put(ds, i)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(db *DB) *Dataspace {
+		t.Helper()
+		ds, err := db.Dataspace("d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ds.WaitVerified(ctx); err != nil {
+			t.Fatalf("verification: %v", err)
+		}
+		if ds.Len() != len(want) {
+			t.Fatalf("%d keys, want %d", ds.Len(), len(want))
+		}
+		for k, v := range want {
+			got, err := ds.Get(ctx, []byte(k))
+			if err != nil || string(got.Data) != v {
+				t.Fatalf("%s = %q, %v", k, got.Data, err)
+			}
+		}
+		// Request ids survived through the checkpoint.
+		if s, err := ds.Put(ctx, []byte("k000"), []byte("again"), WithRequestID("id-0")); err != nil || string(mustGet(t, ds, "k000")) == "again" {
+			t.Fatalf("retried id-0 applied again (seq %d, %v)", s, err)
+		}
+		return ds
+	}
+
+	// 1. From the checkpoint, plus a tail written after it.
+	logs.Reset()
+	db = openCkpt(t, fsys, logger)
+	ds = check(db)
+	if strings.Contains(logs.String(), "replaying the whole log") {
+		t.Fatalf("the checkpoint was not used:\n%s", logs.String())
+	}
+	for i := 300; i < 400; i++ {
+		put(ds, i)
+	}
+	// A crash: the checkpoint from the first close, and a tail after it.
+	if err := fsys.Crash(faultfs.CrashOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = openCkpt(t, fsys, logger)
+	check(db)
+	if strings.Contains(logs.String(), "replaying the whole log") {
+		t.Fatalf("the checkpoint was not used after a crash:\n%s", logs.String())
+	}
+	db.Close()
+
+	// 2. A damaged checkpoint: ignored, full replay.
+	if err := fsys.FlipBit("/data/dataspaces/d/CHECKPOINT", 40, 3); err != nil {
+		t.Fatal(err)
+	}
+	fsys.EvictCleanPages("") // the flip is on the device; the cache still has the good copy
+	logs.Reset()
+	db = openCkpt(t, fsys, logger)
+	check(db)
+	if !strings.Contains(logs.String(), "checkpoint damaged; replaying the whole log") {
+		t.Fatalf("a damaged checkpoint was not reported:\n%s", logs.String())
+	}
+	db.Close()
+
+	// 3. A stale checkpoint: written, then compaction removed segments it
+	// points into (a crash before the compaction's own checkpoint landed).
+	db = openCkpt(t, fsys, logger)
+	ds = check(db)
+	db.Close() // fresh checkpoint
+	old, err := fsys.DurableContent("/data/dataspaces/d/CHECKPOINT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db = openCkpt(t, fsys, logger)
+	ds, _ = db.Dataspace("d")
+	if cs, err := ds.Compact(ctx); err != nil || cs.RemovedSegments == 0 {
+		t.Fatalf("compaction: %+v, %v", cs, err)
+	}
+	db.Close()
+	f, _ := fsys.OpenFile("/data/dataspaces/d/CHECKPOINT", 0x241, 0o644) // O_WRONLY|O_CREATE|O_TRUNC
+	f.Write(old)
+	f.Sync()
+	f.Close()
+	logs.Reset()
+	db = openCkpt(t, fsys, logger)
+	defer db.Close()
+	check(db)
+	if !strings.Contains(logs.String(), "checkpoint is older than the log") {
+		t.Fatalf("a stale checkpoint was not detected:\n%s", logs.String())
+	}
+}
+
+func mustGet(t *testing.T, ds *Dataspace, key string) []byte {
+	t.Helper()
+	v, err := ds.Get(context.Background(), []byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Data
+}
