@@ -223,62 +223,61 @@ func (ds *Dataspace) run() {
 		defer t.Stop()
 		tick = t.C
 	}
+	onRequest := func(r *request) bool {
+		if !ds.commit(ds.gather(r)) {
+			return false
+		}
+		ds.maybeStartCompaction()
+		ds.maybeCheckpoint(false)
+		return true
+	}
+	onCompact := func(j *compactJob) {
+		if ds.compacting != nil {
+			ds.compacting.waiters = append(ds.compacting.waiters, j.done)
+		} else {
+			ds.beginCompaction(j)
+		}
+	}
+	onTick := func() bool {
+		if err := ds.syncNow(); err != nil {
+			ds.failStop(fmt.Errorf("interval sync: %w", err))
+			return false
+		}
+		return true
+	}
 	for {
-		// While a compaction runs, waiting writes go first; a chunk is
-		// relocated only when none is waiting.
+		// While a compaction runs, waiting writes go first: a chunk is
+		// relocated only when nothing else is ready (the first select
+		// does not block; the second offers the chunk as one more case).
 		var idle <-chan time.Time
 		if ds.compacting != nil {
 			idle = closedTimeChan
 		}
+		ok := true
 		select {
 		case r := <-ds.reqs:
-			if !ds.commit(ds.gather(r)) {
-				return
-			}
-			ds.maybeStartCompaction()
-			ds.maybeCheckpoint(false)
-			continue
+			ok = onRequest(r)
 		case j := <-ds.compactReqs:
-			if ds.compacting != nil {
-				ds.compacting.waiters = append(ds.compacting.waiters, j.done)
-			} else {
-				ds.beginCompaction(j)
-			}
-			continue
+			onCompact(j)
 		case <-tick:
-			if err := ds.syncNow(); err != nil {
-				ds.failStop(fmt.Errorf("interval sync: %w", err))
-				return
-			}
-			continue
+			ok = onTick()
 		case <-ds.quit:
 			return
 		default:
+			select {
+			case <-idle:
+				ok = ds.compactStep()
+			case r := <-ds.reqs:
+				ok = onRequest(r)
+			case j := <-ds.compactReqs:
+				onCompact(j)
+			case <-tick:
+				ok = onTick()
+			case <-ds.quit:
+				return
+			}
 		}
-		// Nothing ready: relocate a chunk if compacting, else block.
-		select {
-		case <-idle:
-			if !ds.compactStep() {
-				return
-			}
-		case r := <-ds.reqs:
-			if !ds.commit(ds.gather(r)) {
-				return
-			}
-			ds.maybeStartCompaction()
-			ds.maybeCheckpoint(false)
-		case j := <-ds.compactReqs:
-			if ds.compacting != nil {
-				ds.compacting.waiters = append(ds.compacting.waiters, j.done)
-			} else {
-				ds.beginCompaction(j)
-			}
-		case <-tick:
-			if err := ds.syncNow(); err != nil {
-				ds.failStop(fmt.Errorf("interval sync: %w", err))
-				return
-			}
-		case <-ds.quit:
+		if !ok {
 			return
 		}
 	}

@@ -3,7 +3,6 @@ package holdfast
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -157,24 +156,18 @@ func (ds *Dataspace) beginCompaction(job *compactJob) {
 }
 
 // readValue returns an entry's value for relocation, reading each record
-// of the log once however many of its values are live.
+// of the log once however many of its values are live (entries are
+// relocated in log order).
 func (job *compactJob) readValue(ds *Dataspace, e *entry) ([]byte, error) {
 	if e.isInl {
 		return e.inline, nil
 	}
 	if job.lastRec == nil || job.lastPos != e.pos {
-		rec, err := ds.log.ReadRecord(e.pos)
+		p, err := ds.readRecord(e)
 		if err != nil {
-			if errors.Is(err, wal.ErrCorrupt) {
-				return nil, ds.corruptStop(fmt.Errorf("%w: compaction: key %q: %w", ErrCorrupt, e.key, err))
-			}
-			return nil, ds.failStop(fmt.Errorf("compaction: read key %q: %w", e.key, err))
+			return nil, err
 		}
-		p, err := decodeRecord(rec.Payload)
-		if err != nil {
-			return nil, ds.corruptStop(fmt.Errorf("%w: compaction: key %q: %v", ErrCorrupt, e.key, err))
-		}
-		job.lastPos, job.lastRec = e.pos, &p
+		job.lastPos, job.lastRec = e.pos, p
 	}
 	p := job.lastRec
 	if int(e.opIndex) >= len(p.ops) || string(p.ops[e.opIndex].key) != e.key {

@@ -371,13 +371,23 @@ func (ds *Dataspace) readValue(e *entry) ([]byte, error) {
 	if e.isInl {
 		return append([]byte(nil), e.inline...), nil
 	}
+	p, err := ds.readRecord(e)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), p.ops[e.opIndex].value...), nil
+}
+
+// readRecord reads and checks the record that holds an entry's value. The
+// log verifies the record's checksum; this checks it is the record the
+// index means. Damage stops the dataspace (I4); a read error fail-stops it
+// (I5), and recovery decides what the device holds.
+func (ds *Dataspace) readRecord(e *entry) (*recordPayload, error) {
 	rec, err := ds.log.ReadRecord(e.pos)
 	if err != nil {
 		if errors.Is(err, wal.ErrCorrupt) {
 			return nil, ds.corruptStop(fmt.Errorf("%w: key %q: %w", ErrCorrupt, e.key, err))
 		}
-		// A read error (EIO, a latent sector error) is an I/O error:
-		// fail-stop, and let recovery decide what the device holds.
 		return nil, ds.failStop(fmt.Errorf("read key %q: %w", e.key, err))
 	}
 	p, err := decodeRecord(rec.Payload)
@@ -388,7 +398,7 @@ func (ds *Dataspace) readValue(e *entry) ([]byte, error) {
 	if err != nil {
 		return nil, ds.corruptStop(fmt.Errorf("%w: %v", ErrCorrupt, err))
 	}
-	return append([]byte(nil), p.ops[e.opIndex].value...), nil
+	return &p, nil
 }
 
 // corruptStop stops the dataspace because verified data turned out damaged
