@@ -548,8 +548,13 @@ func (ds *Dataspace) shutdown(reason error) error {
 			<-ds.verified // Verify must not race the log's Close
 		}
 		if !failed && err == nil && !errors.Is(ds.err(), ErrFailStop) {
-			// A clean stop leaves a checkpoint, so the next open is fast.
-			if cerr := ds.writeCheckpoint(ds.snapshot()); cerr != nil {
+			// A clean stop leaves a checkpoint, so the next open is fast;
+			// only of what the log holds durably (see maybeCheckpoint).
+			cerr := ds.log.Confirm(0)
+			if cerr == nil {
+				cerr = ds.writeCheckpoint(ds.snapshot())
+			}
+			if cerr != nil {
 				err = dsError(ds.name, fmt.Errorf("final checkpoint: %w", cerr))
 			}
 		}
