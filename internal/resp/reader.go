@@ -12,6 +12,7 @@ package resp
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -163,19 +164,29 @@ func (r *Reader) ReadCommand() ([][]byte, error) {
 
 // readLine reads up to and including '\n' and returns the line without
 // its terminator ("\r\n", or a bare "\n", which Redis accepts for inline
-// commands). A line longer than max bytes is an error named tooLong.
-// The returned slice is valid until the next readLine.
+// commands). A line longer than max bytes is an error named tooLong,
+// reported as soon as more than max bytes without a newline have arrived
+// (not when a buffer fills), as Redis does. The returned slice is valid
+// until the next readLine.
 func (r *Reader) readLine(max int, tooLong string) ([]byte, error) {
 	r.line = r.line[:0]
 	for {
-		// Chunks are at most the bufio.Reader's size, so the scratch
-		// line never exceeds max by more than that.
-		chunk, err := r.br.ReadSlice('\n')
-		r.line = append(r.line, chunk...)
-		// The content so far, without the terminator: "\r\n", "\n", or a
-		// '\r' that may be the start of one.
+		if r.br.Buffered() == 0 {
+			if _, err := r.br.Peek(1); err != nil { // wait for input
+				return nil, err
+			}
+		}
+		buf, _ := r.br.Peek(r.br.Buffered())
+		i := bytes.IndexByte(buf, '\n')
+		if i >= 0 {
+			buf = buf[:i+1]
+		}
+		r.line = append(r.line, buf...)
+		r.br.Discard(len(buf))
+		// The content so far, without the terminator: "\r\n", "\n", or
+		// a '\r' that may be the start of one.
 		content := len(r.line)
-		if err == nil {
+		if i >= 0 {
 			content--
 		}
 		if content > 0 && r.line[content-1] == '\r' {
@@ -184,18 +195,14 @@ func (r *Reader) readLine(max int, tooLong string) ([]byte, error) {
 		if content > max {
 			return nil, &ProtocolError{Msg: tooLong}
 		}
-		if err == nil {
-			break
-		}
-		if err != bufio.ErrBufferFull {
-			return nil, err
+		if i >= 0 {
+			line := r.line[:len(r.line)-1]
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			return line, nil
 		}
 	}
-	line := r.line[:len(r.line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, nil
 }
 
 // readArray reads "*<n>\r\n" followed by n bulk strings.
