@@ -1,13 +1,3 @@
-// Package resp is holdfast's Redis protocol (RESP2 and RESP3) front end:
-// a request reader, a reply writer, a connection server and the binding
-// of the Redis commands to the engine.
-//
-// The path of a request: Server accepts a connection and runs one
-// goroutine for it; Reader parses one command (an array of bulk strings,
-// or an inline line as telnet sends); the Handler executes it and writes
-// the reply into a Writer; the server flushes the Writer once the client
-// has no more pipelined commands waiting, so a pipeline's replies leave
-// in one write.
 package resp
 
 import (

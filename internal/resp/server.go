@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -314,6 +315,12 @@ func (c *conn) beforeRead() bool {
 func (c *conn) serve() {
 	s := c.srv
 	defer func() {
+		if v := recover(); v != nil {
+			// A panic is a broken invariant in a handler, not bad input:
+			// keep the other connections, drop this one. Replies it had
+			// buffered are lost with it.
+			s.log.Error("resp: handler panicked; closing connection", "remote", c.state.RemoteAddr, "id", c.state.ID, "panic", v, "stack", string(debug.Stack()))
+		}
 		c.nc.Close()
 		s.mu.Lock()
 		delete(s.conns, c)

@@ -696,3 +696,21 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatalf("closed after %v, before the idle timeout", d)
 	}
 }
+
+// A panicking handler loses its own connection, not the server.
+func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
+	h := HandlerFunc(func(ctx context.Context, c *ConnState, args [][]byte, w *Writer) {
+		if strings.EqualFold(string(args[0]), "boom") {
+			panic("broken invariant")
+		}
+		w.WriteOK()
+	})
+	ts := startServer(t, Config{Handler: h}, HandlerOptions{})
+	bystander := ts.dial(t)
+	check(t, "bystander", bystander.do("PING"), "OK")
+	c := ts.dial(t)
+	c.send([]string{"BOOM"})
+	c.expectClosed()
+	check(t, "bystander after the panic", bystander.do("PING"), "OK")
+	check(t, "new connection", ts.dial(t).do("PING"), "OK")
+}
