@@ -41,7 +41,8 @@
 //   - Engine failures have their own error codes: IOERR (dataspace
 //     fail-stopped after an I/O error), CORRUPT (stored data failed
 //     verification) and OUTCOMEUNKNOWN (the write may or may not be
-//     applied). Any other error means the write was not applied.
+//     applied). Any other error means the write was not applied; a
+//     multi-key DEL's error adds that other keys may have been deleted.
 //
 // Under sync=always a write command's reply is sent only after the
 // engine reports the write on stable storage.
