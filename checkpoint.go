@@ -277,14 +277,21 @@ func (ds *Dataspace) maybeCheckpoint(force bool) {
 		return
 	}
 	c := ds.snapshot()
-	ds.ckptWG.Add(1)
-	go func() {
-		defer ds.ckptWG.Done()
+	write := func() {
 		defer ds.ckptBusy.Store(false)
 		if err := ds.writeCheckpoint(c); err != nil {
 			// A failed write or sync of the device is an I/O error like
 			// any other (I5), even though the log still holds everything.
 			ds.failStop(fmt.Errorf("checkpoint: %w", err))
 		}
+	}
+	if ds.db.opts.SerialMaintenance {
+		write()
+		return
+	}
+	ds.ckptWG.Add(1)
+	go func() {
+		defer ds.ckptWG.Done()
+		write()
 	}()
 }

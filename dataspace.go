@@ -189,7 +189,11 @@ func (ds *Dataspace) recover() error {
 	if start == (wal.Position{}) {
 		close(ds.verified) // the whole log was read and verified
 	} else {
-		go ds.verifyBeforeCheckpoint(start)
+		if ds.db.opts.SerialMaintenance {
+			ds.verifyBeforeCheckpoint(start)
+		} else {
+			go ds.verifyBeforeCheckpoint(start)
+		}
 	}
 	return nil
 }

@@ -44,6 +44,12 @@ type Options struct {
 	ExitOnIOError bool
 	// BufferedIO disables O_DIRECT for the log (tests of the fallback).
 	BufferedIO bool
+	// SerialMaintenance runs checkpoints and the verification of the log
+	// behind a checkpoint in line, on the writer goroutine and inside
+	// Open, instead of in the background. Slower, but the order of every
+	// file operation then depends only on the workload: for simulation
+	// and crash testing, where a run must replay exactly.
+	SerialMaintenance bool
 	// CompactionSpaceAmp starts a compaction when the log exceeds this
 	// multiple of (live data + one segment); default 2. Negative disables
 	// automatic compaction (Dataspace.Compact still works).

@@ -18,6 +18,8 @@ pairs=(
 	"mkfs.ext4:e2fsprogs"
 	"mkfs.xfs:xfsprogs"
 	"mkfs.btrfs:btrfs-progs"
+	"redis-cli:redis-tools"
+	"redis-benchmark:redis-tools"
 )
 
 have() {

@@ -232,8 +232,10 @@ func (r *runner) violate(format string, args ...any) {
 func (r *runner) dbOptions(fsys vfs.FS) holdfast.Options {
 	// Automatic compaction runs between client writes at moments the
 	// scheduler picks, which would make runs irreproducible; the workload
-	// compacts explicitly instead (kCompact), through the same code.
-	return holdfast.Options{FS: fsys, Logger: discardLogger, SegmentSizeBytes: r.plan.segmentBytes, CompactionSpaceAmp: -1}
+	// compacts explicitly instead (kCompact), through the same code. For
+	// the same reason checkpoints and log verification run in line.
+	return holdfast.Options{FS: fsys, Logger: discardLogger, SegmentSizeBytes: r.plan.segmentBytes, CompactionSpaceAmp: -1,
+		SerialMaintenance: true}
 }
 
 // run executes the plan and returns what it found.
