@@ -2,7 +2,8 @@
 # install-test-deps.sh installs the system tools that holdfast's file-system
 # tests need to mount real volumes on loop devices: losetup and mount
 # (util-linux, mount), mkfs.ext4 (e2fsprogs), mkfs.xfs (xfsprogs) and
-# mkfs.btrfs (btrfs-progs).
+# mkfs.btrfs (btrfs-progs); and redis-cli and redis-benchmark (redis-tools)
+# for the Redis-protocol tests.
 #
 # It is idempotent: nothing is installed, and apt-get update is not run, when
 # every tool is already on PATH. When not root it prints what is missing and
