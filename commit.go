@@ -150,7 +150,7 @@ func (b *Batch) Len() int { return len(b.ops) }
 // Apply writes the batch atomically and returns its sequence number.
 func (ds *Dataspace) Apply(ctx context.Context, b *Batch, opts ...WriteOption) (uint64, error) {
 	if len(b.ops) == 0 {
-		return 0, errors.New("holdfast: empty batch")
+		return 0, fmt.Errorf("%w: empty batch", ErrInvalidArgument)
 	}
 	if b.size > ds.limits.MaxBatchSizeBytes {
 		return 0, fmt.Errorf("%w: %d bytes, limit %d (MaxBatchSizeBytes)", ErrBatchTooLarge, b.size, ds.limits.MaxBatchSizeBytes)
@@ -168,7 +168,7 @@ func (ds *Dataspace) Apply(ctx context.Context, b *Batch, opts ...WriteOption) (
 		o(r)
 	}
 	if r.cond.kind != condNone {
-		return 0, errors.New("holdfast: conditions apply to single-key writes, not batches")
+		return 0, fmt.Errorf("%w: conditions apply to single-key writes, not batches", ErrInvalidArgument)
 	}
 	rep, err := ds.submit(ctx, r)
 	return rep.seq, err
@@ -181,10 +181,10 @@ func clone(b []byte) []byte { return append([]byte(nil), b...) }
 // abandoned write would leave its outcome unknown to nobody.
 func (ds *Dataspace) submit(ctx context.Context, r *request) (reply, error) {
 	if len(r.requestID) > ds.limits.MaxRequestIDBytes {
-		return reply{}, fmt.Errorf("holdfast: request id of %d bytes exceeds %d (MaxRequestIDBytes)", len(r.requestID), ds.limits.MaxRequestIDBytes)
+		return reply{}, fmt.Errorf("%w: request id of %d bytes exceeds %d (MaxRequestIDBytes)", ErrInvalidArgument, len(r.requestID), ds.limits.MaxRequestIDBytes)
 	}
 	if r.cond.kind != condNone && len(r.ops) != 1 {
-		return reply{}, errors.New("holdfast: conditions apply to single-key writes")
+		return reply{}, fmt.Errorf("%w: conditions apply to single-key writes", ErrInvalidArgument)
 	}
 	r.size = recordHeadSize + len(r.requestID)
 	for _, o := range r.ops {
@@ -458,7 +458,7 @@ func (ds *Dataspace) plan(r *request, pending map[string]*pendingKey) (*recordPa
 			}
 			sum := n + r.delta
 			if (r.delta > 0 && sum < n) || (r.delta < 0 && sum > n) {
-				return nil, reply{err: fmt.Errorf("%w: key %q: %d%+d overflows", ErrNotInteger, r.ops[0].key, n, r.delta)}
+				return nil, reply{err: fmt.Errorf("%w: %w: key %q: %d%+d", ErrNotInteger, ErrOverflow, r.ops[0].key, n, r.delta)}
 			}
 			ops := []op{{kind: opPut, key: r.ops[0].key, value: []byte(strconv.FormatInt(sum, 10))}}
 			return &recordPayload{requestID: r.requestID, ops: ops}, reply{intValue: sum}
@@ -594,7 +594,7 @@ func (ds *Dataspace) dupReply(r *request, d applied) reply {
 	rep := reply{seq: d.seq, dup: true}
 	if r.incr {
 		if !d.hasInt {
-			rep.err = fmt.Errorf("holdfast: request id %q was used by a write that was not an increment", r.requestID)
+			rep.err = fmt.Errorf("%w: request id %q was used by a write that was not an increment", ErrInvalidArgument, r.requestID)
 		}
 		rep.intValue = d.intValue
 	}

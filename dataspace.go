@@ -463,7 +463,7 @@ func (ds *Dataspace) Scan(ctx context.Context, opts ScanOptions) (ScanPage, erro
 		limit = DefaultScanLimit
 	}
 	if limit > MaxScanLimit {
-		return ScanPage{}, fmt.Errorf("holdfast: scan limit %d exceeds %d", limit, MaxScanLimit)
+		return ScanPage{}, fmt.Errorf("%w: scan limit %d exceeds %d (MaxScanLimit)", ErrInvalidArgument, limit, MaxScanLimit)
 	}
 	start := string(opts.Start)
 	if p := string(opts.Prefix); p > start {

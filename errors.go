@@ -27,8 +27,17 @@ var (
 	// match; nothing was written.
 	ErrVersionMismatch = errors.New("holdfast: version mismatch")
 	// ErrNotInteger: Incr on a value that is not a decimal int64, or an
-	// increment that would overflow; nothing was written.
+	// increment that would overflow (then ErrOverflow matches too);
+	// nothing was written.
 	ErrNotInteger = errors.New("holdfast: value is not an integer or would overflow")
+	// ErrOverflow: an increment would leave the int64 range; nothing was
+	// written. Errors matching it also match ErrNotInteger.
+	ErrOverflow = errors.New("holdfast: increment or decrement would overflow")
+	// ErrInvalidArgument: a malformed request that no limit or name rule
+	// above covers (an empty batch, a request id over MaxRequestIDBytes,
+	// a condition on a batch, a scan limit over MaxScanLimit); nothing
+	// was written.
+	ErrInvalidArgument = errors.New("holdfast: invalid argument")
 	// ErrCorrupt: stored data failed verification (I4). The error names
 	// the file and offset. The dataspace is stopped; nothing damaged is
 	// ever returned as data.

@@ -545,7 +545,7 @@ func TestEngineLimits(t *testing.T) {
 		ops = append(ops, fmt.Sprintf(`{"op":"put","key_b64":%q,"value_b64":%q}`, std64([]byte{byte('a' + i)}), std64(bytes.Repeat([]byte("v"), 60))))
 	}
 	h.wantError(h.do("POST", "/v1/dataspaces/d/batch", `{"ops":[`+strings.Join(ops, ",")+`]}`), http.StatusRequestEntityTooLarge, codeBatchTooLarge)
-	h.wantError(h.do("PUT", "/v1/dataspaces/d/keys/k", "v", "Idempotency-Key", strings.Repeat("r", 300)), http.StatusInternalServerError, codeInternal)
+	h.wantError(h.do("PUT", "/v1/dataspaces/d/keys/k", "v", "Idempotency-Key", strings.Repeat("r", 300)), http.StatusBadRequest, codeBadRequest) // holdfast.ErrInvalidArgument
 }
 
 func TestClosed(t *testing.T) {

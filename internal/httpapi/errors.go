@@ -124,6 +124,8 @@ func classify(err error) (code, msg string) {
 		return codeVersionMismatch, err.Error()
 	case errors.Is(err, holdfast.ErrNotInteger):
 		return codeNotInteger, err.Error()
+	case errors.Is(err, holdfast.ErrInvalidArgument):
+		return codeBadRequest, err.Error()
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return codeCanceled, err.Error()
 	default:

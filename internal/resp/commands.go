@@ -197,6 +197,8 @@ func errorText(err error) string {
 		return "IOERR " + msg
 	case errors.Is(err, holdfast.ErrCorrupt):
 		return "CORRUPT " + msg
+	case errors.Is(err, holdfast.ErrOverflow):
+		return "ERR increment or decrement would overflow"
 	case errors.Is(err, holdfast.ErrNotInteger):
 		return errNotInteger
 	default:

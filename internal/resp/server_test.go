@@ -524,7 +524,7 @@ func TestIncrErrors(t *testing.T) {
 		{[]string{"INCRBY", "n", "99999999999999999999"}, errReply(errNotInteger)},
 		{[]string{"GET", "n"}, nil},
 		{[]string{"SET", "max", "9223372036854775807"}, "OK"},
-		{[]string{"INCR", "max"}, errReply(errNotInteger)},
+		{[]string{"INCR", "max"}, errReply("ERR increment or decrement would overflow")}, // as Redis says it
 		{[]string{"GET", "max"}, bulk("9223372036854775807")},
 		{[]string{"DECRBY", "max", "-9223372036854775808"}, errReply(errDecrOverflow)},
 		{[]string{"SET", "sp", " 1"}, "OK"},
