@@ -3,6 +3,7 @@ package faultfs
 import (
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -164,7 +165,7 @@ func (d *dirHandle) Sync() error {
 	if err != nil {
 		return pathErr("syncdir", d.name, err)
 	}
-	d.ino.durable = cloneEntries(d.ino.children)
+	d.ino.durable = maps.Clone(d.ino.children)
 	d.fsys.stats.Syncs++
 	return pathErr("syncdir", d.name, d.fsys.end(op, st, nil))
 }
@@ -177,14 +178,6 @@ func (d *dirHandle) Close() error {
 	}
 	d.closed = true
 	return nil
-}
-
-func cloneEntries(m map[string]*inode) map[string]*inode {
-	out := make(map[string]*inode, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // Rename replaces newname with oldname in the visible namespace.
@@ -428,7 +421,7 @@ func (fsys *FS) SyncFS(name string) error {
 	seen := make(map[*inode]bool)
 	fsys.walk(fsys.root, "/", seen, func(p string, ino *inode) {
 		if ino.isDir {
-			ino.durable = cloneEntries(ino.children)
+			ino.durable = maps.Clone(ino.children)
 			return
 		}
 		if err := fsys.syncFile(ino, p, nil, nil); err != nil && firstErr == nil {

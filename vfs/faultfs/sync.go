@@ -3,6 +3,8 @@ package faultfs
 import (
 	"slices"
 	"syscall"
+
+	"github.com/holdfast-db/holdfast/vfs"
 )
 
 // writeDirect is an O_DIRECT write: it bypasses the page cache (cached
@@ -37,7 +39,7 @@ func (fsys *FS) readDirect(ino *inode, path string, p []byte, off int64) (int, e
 		}
 	}
 	n := int(min(int64(len(p)), ino.size-off))
-	whole := int(vfsAlignUp(int64(n)))
+	whole := int(vfs.AlignUp(int64(n)))
 	buf := p
 	if whole > len(p) {
 		buf = make([]byte, whole)
@@ -52,10 +54,6 @@ func (fsys *FS) readDirect(ino *inode, path string, p []byte, off int64) (int, e
 	// the caller sees what a real read would.
 	clear(p[n:])
 	return n, nil
-}
-
-func vfsAlignUp(n int64) int64 {
-	return (n + PageSizeBytes - 1) / PageSizeBytes * PageSizeBytes
 }
 
 // syncFile is fsync/fdatasync of one file (f is the descriptor, nil for
@@ -131,7 +129,6 @@ func (fsys *FS) syncFile(ino *inode, path string, f *file, injected error) error
 // and returns the dirty pages and volatile writes that failed. With all
 // set, every one fails without consulting the injector.
 func (fsys *FS) deviceWrites(ino *inode, path string, all bool) (map[int64]bool, map[int]bool) {
-	failedPages := make(map[int64]bool)
 	failedWrites := make(map[int]bool)
 	for wi, w := range ino.volatile {
 		for off := w.off; off < w.off+int64(len(w.data)); off += PageSizeBytes {
@@ -141,12 +138,7 @@ func (fsys *FS) deviceWrites(ino *inode, path string, all bool) (map[int64]bool,
 			}
 		}
 	}
-	for _, i := range ino.dirtyPages() {
-		if all || fsys.deviceWriteFails(path, i*PageSizeBytes) {
-			failedPages[i] = true
-		}
-	}
-	return failedPages, failedWrites
+	return fsys.failedPages(ino, path, all), failedWrites
 }
 
 func (fsys *FS) deviceWriteFails(path string, off int64) bool {
@@ -274,7 +266,7 @@ func (fsys *FS) writeback(ino *inode, path string, injected error) error {
 	if ino.isDir {
 		return nil
 	}
-	failedPages, _ := fsys.deviceWritesPagesOnly(ino, path, injected != nil)
+	failedPages := fsys.failedPages(ino, path, injected != nil)
 	for _, i := range ino.dirtyPages() {
 		if failedPages[i] {
 			continue
@@ -299,12 +291,14 @@ func (fsys *FS) writeback(ino *inode, path string, injected error) error {
 	return fsys.recordFailure(ino, nil)
 }
 
-func (fsys *FS) deviceWritesPagesOnly(ino *inode, path string, all bool) (map[int64]bool, bool) {
+// failedPages consults the injector for each dirty page write-back would
+// write and returns those that failed (all of them with all set).
+func (fsys *FS) failedPages(ino *inode, path string, all bool) map[int64]bool {
 	failed := make(map[int64]bool)
 	for _, i := range ino.dirtyPages() {
 		if all || fsys.deviceWriteFails(path, i*PageSizeBytes) {
 			failed[i] = true
 		}
 	}
-	return failed, len(failed) > 0
+	return failed
 }
