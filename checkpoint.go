@@ -7,7 +7,6 @@ import (
 	"hash/crc32"
 	"path"
 	"slices"
-	"strings"
 
 	"github.com/tidwall/btree"
 
@@ -60,14 +59,7 @@ func (ds *Dataspace) snapshot() checkpointState {
 	idx := ds.index.Copy()
 	last := ds.lastSeq
 	ds.mu.RUnlock()
-	var ids []dedupEntry
-	order := append(ds.dedup.ring[ds.dedup.next:len(ds.dedup.ring):len(ds.dedup.ring)], ds.dedup.ring[:ds.dedup.next]...)
-	for _, id := range order {
-		if a, ok := ds.dedup.ids[id]; ok {
-			ids = append(ids, dedupEntry{id: id, a: a})
-		}
-	}
-	return checkpointState{pos: ds.log.Position(), lastSeq: last, index: idx, dedup: ids}
+	return checkpointState{pos: ds.log.Position(), lastSeq: last, index: idx, dedup: ds.dedup.entries()}
 }
 
 // encodeCheckpoint lays a checkpoint out:
@@ -230,20 +222,12 @@ func (ds *Dataspace) loadCheckpoint() (c checkpointState, ok bool) {
 		return c, false
 	}
 	// Every segment the checkpoint points into must still exist.
-	names, err := ds.db.fsys.List(path.Join(ds.dir, walDirName))
-	if err != nil {
+	segs, err := wal.ListSegments(ds.db.fsys, path.Join(ds.dir, walDirName))
+	if err != nil || len(segs) == 0 {
 		return c, false
 	}
-	var first uint64
-	for _, n := range names {
-		var id uint64
-		if strings.HasSuffix(n, ".seg") {
-			if _, err := fmt.Sscanf(n, "%016x.seg", &id); err == nil && (first == 0 || id < first) {
-				first = id
-			}
-		}
-	}
-	if first == 0 || minSeg < first || c.pos.Segment < first {
+	first := segs[0]
+	if minSeg < first || c.pos.Segment < first {
 		ds.db.log.Info("checkpoint is older than the log; replaying the whole log", "dataspace", ds.name)
 		return c, false
 	}

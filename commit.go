@@ -639,14 +639,26 @@ func newDedupTable(window int) *dedupTable {
 	return &dedupTable{window: window, ids: make(map[string]applied)}
 }
 
-// below lists the ids whose proof lives in a segment below cut, in the
-// order they were added.
+// entries returns the remembered ids and what applied them, oldest first.
+func (t *dedupTable) entries() []dedupEntry {
+	var out []dedupEntry
+	for _, part := range [][]string{t.ring[t.next:], t.ring[:t.next]} {
+		for _, id := range part {
+			if a, ok := t.ids[id]; ok {
+				out = append(out, dedupEntry{id: id, a: a})
+			}
+		}
+	}
+	return out
+}
+
+// below lists the ids whose proof lives in a segment below cut, oldest
+// first.
 func (t *dedupTable) below(cut uint64) []string {
 	var ids []string
-	order := append(t.ring[t.next:len(t.ring):len(t.ring)], t.ring[:t.next]...)
-	for _, id := range order {
-		if a, ok := t.ids[id]; ok && a.segment < cut {
-			ids = append(ids, id)
+	for _, e := range t.entries() {
+		if e.a.segment < cut {
+			ids = append(ids, e.id)
 		}
 	}
 	return ids

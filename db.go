@@ -140,10 +140,8 @@ func (db *DB) CreateDataspace(name string, opts DataspaceOptions) (*Dataspace, e
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
-	if opts.Sync.Interval != 0 {
-		if _, err := ParseSyncPolicy(opts.Sync.String()); err != nil {
-			return nil, err
-		}
+	if err := opts.Sync.validate(); err != nil {
+		return nil, err
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()

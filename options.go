@@ -134,10 +134,19 @@ func ParseSyncPolicy(s string) (SyncPolicy, error) {
 	if err != nil {
 		return SyncPolicy{}, fmt.Errorf("holdfast: sync policy %q: %w", s, err)
 	}
-	if d < MinSyncInterval || d > MaxSyncInterval {
-		return SyncPolicy{}, fmt.Errorf("holdfast: sync policy %q: interval must be within [%v, %v]", s, MinSyncInterval, MaxSyncInterval)
+	p := SyncPolicy{Interval: d}
+	if err := p.validate(); err != nil {
+		return SyncPolicy{}, err
 	}
-	return SyncPolicy{Interval: d}, nil
+	return p, nil
+}
+
+// validate checks the interval bounds (zero is "always").
+func (p SyncPolicy) validate() error {
+	if p.Interval != 0 && (p.Interval < MinSyncInterval || p.Interval > MaxSyncInterval) {
+		return fmt.Errorf("holdfast: sync policy %q: interval must be within [%v, %v]", p.String(), MinSyncInterval, MaxSyncInterval)
+	}
+	return nil
 }
 
 // DataspaceOptions configure one dataspace; they are stored in its

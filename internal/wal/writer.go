@@ -516,3 +516,20 @@ func (w *Writer) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ListSegments returns the ids of the finished segment files in dir,
+// ascending, without opening or changing anything.
+func ListSegments(fsys vfs.FS, dir string) ([]uint64, error) {
+	names, err := fsys.List(dir)
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint64
+	for _, n := range names {
+		if id, tmp, ok := parseSegmentName(n); ok && !tmp {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
