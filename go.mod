@@ -2,9 +2,14 @@ module github.com/holdfast-db/holdfast
 
 go 1.26.8
 
-require golang.org/x/sys v0.49.0
+require (
+	github.com/spf13/cobra v1.10.2
+	github.com/tidwall/btree v1.8.2
+	golang.org/x/sys v0.49.0
+	pgregory.net/rapid v1.3.0
+)
 
 require (
-	github.com/tidwall/btree v1.8.2 // indirect
-	pgregory.net/rapid v1.3.0 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/spf13/pflag v1.0.9 // indirect
 )
