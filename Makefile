@@ -8,9 +8,11 @@ DATA      ?= ./holdfast-data
 
 .PHONY: run test test-deps vet unit crashtest fuzz build clean
 
-## run: build holdfast and run it on its embedded default data directory
+## run: build holdfast and run the server on its embedded default
+## (data in ./holdfast-data, HTTP on 127.0.0.1:7070, RESP on 127.0.0.1:6380)
 run:
-	$(GO) run ./cmd/holdfast probe --data $(DATA)
+	$(GO) build -o bin/holdfast ./cmd/holdfast
+	exec ./bin/holdfast serve --data $(DATA)
 
 ## test: install what the tests need, then vet and run every test with the race detector
 test: test-deps vet unit crashtest

@@ -14,27 +14,28 @@ import (
 // and is listed with that status in docs/http-api.md; a test checks the
 // table against this map.
 const (
-	codeNotFound         = "not_found"          // the key does not exist
-	codeNoDataspace      = "no_dataspace"       // no dataspace has that name
-	codeNoRoute          = "no_route"           // no endpoint at this path
-	codeMethodNotAllowed = "method_not_allowed" // the path exists, the method does not
-	codeExists           = "exists"             // a dataspace with that name exists
-	codeInvalidName      = "invalid_name"       // dataspace name outside [a-z0-9][a-z0-9_-]{0,63}
-	codeEmptyKey         = "empty_key"          // keys are at least one byte
-	codeKeyTooLarge      = "key_too_large"      // Limits.MaxKeySizeBytes
-	codeValueTooLarge    = "value_too_large"    // Limits.MaxValueSizeBytes
-	codeBatchTooLarge    = "batch_too_large"    // Limits.MaxBatchSizeBytes
-	codeTooLarge         = "too_large"          // the request body exceeds Config.MaxRequestBytes
-	codeVersionMismatch  = "version_mismatch"   // If-Match / If-None-Match did not hold
-	codeNotInteger       = "not_integer"        // incr on a non-integer, or overflow
-	codeFailStop         = "fail_stop"          // the dataspace stopped after an I/O error
-	codeOutcomeUnknown   = "outcome_unknown"    // the write may or may not be applied
-	codeCorrupt          = "corrupt"            // stored data failed verification
-	codeClosed           = "closed"             // the database or dataspace is closed
-	codeUnauthorized     = "unauthorized"       // missing or wrong bearer token
-	codeBadRequest       = "bad_request"        // malformed request: JSON, base64, headers, parameters
-	codeCanceled         = "canceled"           // the request's context ended before the write was taken
-	codeInternal         = "internal"           // an engine error with no code of its own
+	codeNotFound         = "not_found"            // the key does not exist
+	codeNoDataspace      = "no_dataspace"         // no dataspace has that name
+	codeNoRoute          = "no_route"             // no endpoint at this path
+	codeMethodNotAllowed = "method_not_allowed"   // the path exists, the method does not
+	codeExists           = "exists"               // a dataspace with that name exists
+	codeInvalidName      = "invalid_name"         // dataspace name outside [a-z0-9][a-z0-9_-]{0,63}
+	codeEmptyKey         = "empty_key"            // keys are at least one byte
+	codeKeyTooLarge      = "key_too_large"        // Limits.MaxKeySizeBytes
+	codeValueTooLarge    = "value_too_large"      // Limits.MaxValueSizeBytes
+	codeBatchTooLarge    = "batch_too_large"      // Limits.MaxBatchSizeBytes
+	codeTooLarge         = "too_large"            // the request body exceeds Config.MaxRequestBytes
+	codeVersionMismatch  = "version_mismatch"     // If-Match / If-None-Match did not hold
+	codeNotInteger       = "not_integer"          // incr on a non-integer, or overflow
+	codeFailStop         = "fail_stop"            // the dataspace stopped after an I/O error
+	codeOutcomeUnknown   = "outcome_unknown"      // the write may or may not be applied
+	codeCorrupt          = "corrupt"              // stored data failed verification
+	codeClosed           = "closed"               // the database or dataspace is closed
+	codeUnauthorized     = "unauthorized"         // missing or wrong bearer token
+	codeBadRequest       = "bad_request"          // malformed request: JSON, base64, headers, parameters
+	codeCanceled         = "canceled"             // the request's context ended before the write was taken
+	codeInternal         = "internal"             // an engine error with no code of its own
+	codeTooManyConns     = "too_many_connections" // the server's connection limit is reached
 )
 
 // codeStatus is the one status of each code.
@@ -60,6 +61,7 @@ var codeStatus = map[string]int{
 	codeBadRequest:       http.StatusBadRequest,
 	codeCanceled:         http.StatusServiceUnavailable,
 	codeInternal:         http.StatusInternalServerError,
+	codeTooManyConns:     http.StatusServiceUnavailable,
 }
 
 // apiError is an error with its wire code, made by the handlers for

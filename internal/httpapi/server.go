@@ -55,6 +55,11 @@ type Config struct {
 	// Metrics, if set, is served at GET /metrics (e.g. a Prometheus
 	// handler); without it /metrics is 404 no_route.
 	Metrics http.Handler
+	// Overloaded, if set, is asked before each request; when it returns
+	// true the request is answered 503 too_many_connections and its
+	// connection closed. The server uses it for its connection limit
+	// (it counts connections; the handler only sees requests).
+	Overloaded func() bool
 }
 
 // RequestInfo describes one finished request, for Config.Observe.
@@ -161,6 +166,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				Duration: time.Since(start), RequestBytes: body.n, ResponseBytes: sw.bytes})
 		}
 	}()
+	if s.cfg.Overloaded != nil && s.cfg.Overloaded() {
+		sw.op = "overloaded"
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		s.writeError(sw, r, apiErrorf(codeTooManyConns, "too many connections: the server's limit (max-conns) is reached; retry later"))
+		return
+	}
 	if s.cfg.Token != "" && (r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/")) && !s.authorized(r) {
 		sw.op = "unauthorized"
 		w.Header().Set("WWW-Authenticate", `Bearer realm="holdfast"`)

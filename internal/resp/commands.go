@@ -145,6 +145,13 @@ func init() {
 	}
 }
 
+// KnownCommand reports whether name (any case) is in DBHandler's command
+// table. Metrics use it to label commands from a bounded set.
+func KnownCommand(name string) bool {
+	_, ok := commands[strings.ToLower(name)]
+	return ok
+}
+
 // Exec runs one command.
 func (h *DBHandler) Exec(ctx context.Context, c *ConnState, args [][]byte, w *Writer) {
 	name := strings.ToLower(string(args[0]))

@@ -29,6 +29,8 @@ type Writer struct {
 	proto int
 	buf   []byte // scratch for headers
 	err   error
+	// errors counts error replies written, for metrics (see Errors).
+	errors int64
 }
 
 // NewWriter returns a Writer over bw speaking RESP2.
@@ -55,6 +57,11 @@ func (w *Writer) Flush() error {
 	w.err = w.bw.Flush()
 	return w.err
 }
+
+// Errors returns how many error replies the Writer has written; a caller
+// that compares it before and after a command learns whether the command
+// answered with an error (for metrics).
+func (w *Writer) Errors() int64 { return w.errors }
 
 // Buffered returns the number of bytes written and not yet flushed.
 func (w *Writer) Buffered() int { return w.bw.Buffered() }
@@ -100,6 +107,7 @@ func (w *Writer) WriteOK() { w.writeString("+OK\r\n") }
 // (its first word not in upper case) gets "ERR " in front. Carriage
 // returns and newlines are replaced by spaces.
 func (w *Writer) WriteError(msg string) {
+	w.errors++
 	msg = oneLine(msg)
 	w.writeString("-")
 	if !hasErrorCode(msg) {
