@@ -190,6 +190,10 @@ func (ds *Dataspace) submit(ctx context.Context, r *request) (reply, error) {
 	for _, o := range r.ops {
 		r.size += opHeadSize + len(o.key) + len(o.value)
 	}
+	if err := ds.db.quiesce.enter(ctx); err != nil { // quiesce.go: held while quiesced
+		return reply{}, dsError(ds.name, err)
+	}
+	defer ds.db.quiesce.leave()
 	r.reply = make(chan reply, 1)
 	if err := ds.err(); err != nil {
 		return reply{}, err

@@ -46,6 +46,8 @@ type DB struct {
 	mu     sync.Mutex
 	spaces map[string]*Dataspace
 	closed bool
+	// quiesce: the write gate, quiesce/resume, restore verification (quiesce.go)
+	quiesce quiesceState
 }
 
 // Open opens (creating if needed) the data directory dir. It takes the
@@ -79,6 +81,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		lock.Close()
 		return nil, err
 	}
+	db.verifyRestore()
 	return db, nil
 }
 
@@ -147,6 +150,9 @@ func (db *DB) CreateDataspace(name string, opts DataspaceOptions) (*Dataspace, e
 	defer db.mu.Unlock()
 	if db.closed {
 		return nil, ErrClosed
+	}
+	if db.quiesce.isHeld() {
+		return nil, ErrQuiesced
 	}
 	if _, ok := db.spaces[name]; ok {
 		return nil, fmt.Errorf("%w: dataspace %q", ErrExists, name)
@@ -230,6 +236,9 @@ func (db *DB) DropDataspace(name string) error {
 	if db.closed {
 		return ErrClosed
 	}
+	if db.quiesce.isHeld() {
+		return ErrQuiesced
+	}
 	ds, ok := db.spaces[name]
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrNoDataspace, name)
@@ -258,6 +267,9 @@ func (db *DB) Reopen(name string) (*Dataspace, error) {
 	if db.closed {
 		return nil, ErrClosed
 	}
+	if db.quiesce.isHeld() {
+		return nil, ErrQuiesced
+	}
 	old, ok := db.spaces[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNoDataspace, name)
@@ -276,6 +288,7 @@ func (db *DB) Reopen(name string) (*Dataspace, error) {
 // Close stops every dataspace (finishing writes already in the log and
 // syncing interval-policy logs) and releases the lock.
 func (db *DB) Close() error {
+	db.quiesceClose()
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
