@@ -106,6 +106,8 @@ func classify(err error) (code, msg string) {
 		return codeFailStop, err.Error() + "; nothing was applied; POST /v1/dataspaces/{name}/reopen recovers it from the device"
 	case errors.Is(err, holdfast.ErrNoDataspace):
 		return codeNoDataspace, err.Error()
+	case errors.Is(err, holdfast.ErrQuiesced):
+		return codeQuiesced, err.Error()
 	case errors.Is(err, holdfast.ErrClosed):
 		return codeClosed, err.Error()
 	case errors.Is(err, holdfast.ErrNotFound):

@@ -35,6 +35,10 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) error {
 			out.Reasons = append(out.Reasons, reasons...)
 		}
 	}
+	if ok, reasons := s.db.Ready(); !ok { // quiesced, restore verification failed
+		out.Ready = false
+		out.Reasons = append(out.Reasons, reasons...)
+	}
 	for _, name := range s.db.Dataspaces() {
 		ds, err := s.db.Dataspace(name)
 		if errorsIsNoDataspace(err) {

@@ -135,6 +135,7 @@ func (s *server) routes() {
 	s.handle("DELETE "+patKey, "key_delete", s.deleteKey)
 	s.handle("POST "+patIncr, "incr", s.incr)
 	s.handle("POST /v1/dataspaces/{name}/batch", "batch", s.batch)
+	s.quiesceRoutes() // quiesce.go
 }
 
 // handlerFunc is a route's handler: it writes a success response itself,
