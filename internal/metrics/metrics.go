@@ -81,6 +81,7 @@ func (m *Metrics) Handler() http.Handler {
 // commit and fail-stop counters), read at each scrape.
 func (m *Metrics) WatchDB(db *holdfast.DB) {
 	m.reg.MustRegister(newDBCollector(db))
+	m.reg.MustRegister(snapshotCollector{db}) // snapshot.go
 }
 
 // ObserveHTTP records one finished HTTP request; set it as
