@@ -29,6 +29,9 @@ var (
 	// ErrTooManyConnections: the server's connection limit is reached
 	// (503 too_many_connections); retry later.
 	ErrTooManyConnections = errors.New("holdfast client: too many connections")
+	// ErrQuiesced: the database is quiesced for a volume snapshot (503
+	// quiesced); nothing was written. Retry after resume.
+	ErrQuiesced = errors.New("holdfast client: quiesced for a snapshot")
 	// ErrInternal: the server failed in a way that has no code of its own
 	// (500 internal).
 	ErrInternal = errors.New("holdfast client: internal server error")
@@ -59,6 +62,7 @@ var codeErrors = map[string]error{
 	"canceled":             ErrCanceled,
 	"too_many_connections": ErrTooManyConnections,
 	"internal":             ErrInternal,
+	"quiesced":             ErrQuiesced,
 }
 
 // Error is an error answer from the server: its HTTP status, its stable
