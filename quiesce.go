@@ -2,6 +2,7 @@ package holdfast
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -116,8 +117,9 @@ type quiesceState struct {
 	op sync.Mutex
 
 	// segSums caches checksums of log segment prefixes (snapshotmeta.go).
-	sumMu   sync.Mutex
-	segSums map[segSumKey]segSum
+	sumMu     sync.Mutex
+	segSums   map[segSumKey]segSum
+	valueSums map[*Dataspace]map[valueKey][sha256.Size]byte
 
 	restoreMu sync.Mutex
 	restore   RestoreStatus
@@ -329,12 +331,13 @@ func (db *DB) quiesceHeld(ctx context.Context, drained <-chan struct{}, spaces [
 		return QuiesceInfo{}, fmt.Errorf("quiesce: %w", err)
 	}
 	info.Dataspaces = records
+	db.pruneSumCaches(spaces)
 	root := snapshotRoot{Kind: "root", QuiesceID: info.ID, Time: info.Time, Version: Version,
 		FormatVersion: snapshotFormatVersion, Dataspaces: records}
 	if err := db.writeSnapshotMeta(path.Join(db.dir, snapshotFileName), root); err != nil {
 		return QuiesceInfo{}, fmt.Errorf("quiesce: write %s: %w", path.Join(db.dir, snapshotFileName), err)
 	}
-	if !db.quiesce.skipManifestSync {
+	if !db.quiesce.unsafeMeta() {
 		if err := db.fsys.SyncFS(db.dir); err != nil {
 			return QuiesceInfo{}, fmt.Errorf("quiesce: syncfs %s: %w", db.dir, err)
 		}
@@ -389,7 +392,8 @@ func (ds *Dataspace) quiesceOne(ctx context.Context, info QuiesceInfo) (Snapshot
 // writeSnapshotMeta writes a snapshot.json durably (I6), or, under the
 // test-only switch, the way seed 000 did.
 func (db *DB) writeSnapshotMeta(name string, m snapshotRoot) error {
-	if db.quiesce.skipManifestSync {
+	if db.quiesce.unsafeMeta() {
+		db.log.Error("TEST BUILD: snapshot.json written without fsync (holdfast_unsafe_snapshot_meta); never use this binary for data", "file", name)
 		data, err := vfs.EncodeMeta(snapshotKind, m)
 		if err != nil {
 			return err
@@ -498,3 +502,28 @@ func (db *DB) quiesceClose() {
 
 // newQuiesceID returns a fresh id: "q-" and 16 hex digits.
 func newQuiesceID() string { return "q-" + randomHex(8) }
+
+// unsafeSnapshotMetaBuild is set only in binaries built with the tag
+// holdfast_unsafe_snapshot_meta (unsafe_snapshot_meta.go): the real-volume
+// test uses one to show that it detects seed 000's bug.
+var unsafeSnapshotMetaBuild = false
+
+func (q *quiesceState) unsafeMeta() bool { return q.skipManifestSync || unsafeSnapshotMetaBuild }
+
+// pruneSumCaches forgets the cached checksums and digests of dataspaces
+// that were dropped or reopened since.
+func (db *DB) pruneSumCaches(spaces []*Dataspace) {
+	q := &db.quiesce
+	q.sumMu.Lock()
+	defer q.sumMu.Unlock()
+	for ds := range q.valueSums {
+		if !slices.Contains(spaces, ds) {
+			delete(q.valueSums, ds)
+		}
+	}
+	for k := range q.segSums {
+		if !slices.Contains(spaces, k.ds) {
+			delete(q.segSums, k)
+		}
+	}
+}

@@ -84,27 +84,34 @@ type SnapshotFile struct {
 }
 
 // contentHasher computes a dataspace's content hash: SHA-256 over every
-// live key in ascending bytewise order, each as u32 key length, key, u32
-// value length, value (lengths little endian). Versions are not included,
-// so a logical restore of the same data has the same hash.
+// live key in ascending bytewise order, each as u32 key length, key, u64
+// value length, SHA-256 of the value (lengths little endian). Versions
+// are not included, so a logical restore of the same data has the same
+// hash. Hashing each value on its own lets a quiesce remember the digests
+// of values it has read once (values never change under a version), so
+// the next quiesce reads only what was written since.
 type contentHasher struct {
 	h     hash.Hash
 	keys  int
 	bytes int64
-	buf   [4]byte
+	buf   [8]byte
 }
 
 func newContentHasher() *contentHasher { return &contentHasher{h: sha256.New()} }
 
 func (c *contentHasher) add(key, value []byte) {
-	binary.LittleEndian.PutUint32(c.buf[:], uint32(len(key)))
-	c.h.Write(c.buf[:])
+	c.addDigest(key, len(value), sha256.Sum256(value))
+}
+
+func (c *contentHasher) addDigest(key []byte, valueLen int, digest [sha256.Size]byte) {
+	binary.LittleEndian.PutUint32(c.buf[:4], uint32(len(key)))
+	c.h.Write(c.buf[:4])
 	c.h.Write(key)
-	binary.LittleEndian.PutUint32(c.buf[:], uint32(len(value)))
+	binary.LittleEndian.PutUint64(c.buf[:], uint64(valueLen))
 	c.h.Write(c.buf[:])
-	c.h.Write(value)
+	c.h.Write(digest[:])
 	c.keys++
-	c.bytes += int64(len(key) + len(value))
+	c.bytes += int64(len(key) + valueLen)
 }
 
 func (c *contentHasher) sum() string { return contentHashPrefix + hex.EncodeToString(c.h.Sum(nil)) }
@@ -118,29 +125,83 @@ func ContentHash(kvs func(yield func(key, value []byte) bool)) string {
 	return c.sum()
 }
 
-// content hashes an index copy, reading values that are not inline from
-// the log (verified).
+// valueKey names one value: a key at a version. A value never changes
+// under its version, so its digest can be remembered.
+type valueKey struct {
+	key string
+	seq uint64
+}
+
+// content hashes an index copy. Values kept in memory are hashed at once;
+// the others come from the digest cache or are read from the log in log
+// order, with large sequential reads (verified as every read is).
 func (ds *Dataspace) content(ctx context.Context, idx *btree.BTreeG[*entry]) (keys int, bytes int64, sum string, err error) {
-	c := newContentHasher()
-	ds.segMu.RLock()
-	defer ds.segMu.RUnlock()
-	n := 0
+	q := &ds.db.quiesce
+	q.sumMu.Lock()
+	cache := q.valueSums[ds]
+	q.sumMu.Unlock()
+	next := make(map[valueKey][sha256.Size]byte)
+	entries := make([]*entry, 0, idx.Len())
+	digests := make([][sha256.Size]byte, 0, idx.Len())
+	var need []int
+	var positions []wal.RecordPos
 	idx.Scan(func(e *entry) bool {
-		if n++; n%4096 == 0 {
-			if err = ctx.Err(); err != nil {
-				return false
+		entries = append(entries, e)
+		var d [sha256.Size]byte
+		switch {
+		case e.isInl:
+			d = sha256.Sum256(e.inline)
+		default:
+			vk := valueKey{e.key, e.seq}
+			if c, ok := cache[vk]; ok {
+				d = c
+				next[vk] = c
+			} else {
+				need = append(need, len(digests))
+				positions = append(positions, e.pos)
 			}
 		}
-		var v []byte
-		if v, err = ds.readValue(e); err != nil {
-			return false
-		}
-		c.add([]byte(e.key), v)
+		digests = append(digests, d)
 		return true
 	})
-	if err != nil {
-		return 0, 0, "", err
+	if len(need) > 0 {
+		ds.segMu.RLock()
+		err = ds.log.ReadRecords(positions, func(i int, rec wal.Record) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			e := entries[need[i]]
+			p, err := decodeRecord(rec.Payload)
+			if err == nil && (int(e.opIndex) >= len(p.ops) || string(p.ops[e.opIndex].key) != e.key ||
+				(!p.relocated && rec.Seq != e.seq) || (p.relocated && p.ops[e.opIndex].version != e.seq)) {
+				err = fmt.Errorf("record %d at segment %d offset %d does not hold key %q", rec.Seq, e.pos.Segment, e.pos.GroupOffset, e.key)
+			}
+			if err != nil {
+				return ds.corruptStop(fmt.Errorf("%w: %v", ErrCorrupt, err))
+			}
+			d := sha256.Sum256(p.ops[e.opIndex].value)
+			digests[need[i]] = d
+			next[valueKey{e.key, e.seq}] = d
+			return nil
+		})
+		ds.segMu.RUnlock()
+		if err != nil {
+			if errors.Is(err, wal.ErrCorrupt) {
+				err = ds.corruptStop(fmt.Errorf("%w: %w", ErrCorrupt, err))
+			}
+			return 0, 0, "", err
+		}
 	}
+	c := newContentHasher()
+	for i, e := range entries {
+		c.addDigest([]byte(e.key), int(e.size), digests[i])
+	}
+	q.sumMu.Lock()
+	if q.valueSums == nil {
+		q.valueSums = make(map[*Dataspace]map[valueKey][sha256.Size]byte)
+	}
+	q.valueSums[ds] = next
+	q.sumMu.Unlock()
 	return c.keys, c.bytes, c.sum(), nil
 }
 
