@@ -210,6 +210,16 @@ func (ds *Dataspace) submit(ctx context.Context, r *request) (reply, error) {
 }
 
 // run is the dataspace's writer goroutine.
+//
+// Under the sync policy "always" it is a two-stage pipeline: while one
+// group's fdatasync runs (on a goroutine the log starts), the writer plans
+// and writes the next group, against the index plus an overlay of the
+// groups not yet published. A group is published and its waiters released
+// only once its own sync has succeeded, in log order, so nothing is
+// visible before it is durable (I1, I2); a reply that depends on an
+// unpublished group (a failed condition, say) waits for that group too.
+// Maintenance (compaction, checkpoints, interval syncs, shutdown) runs
+// only when the pipeline is empty.
 func (ds *Dataspace) run() {
 	defer close(ds.done)
 	defer func() {
@@ -227,14 +237,6 @@ func (ds *Dataspace) run() {
 		defer t.Stop()
 		tick = t.C
 	}
-	onRequest := func(r *request) bool {
-		if !ds.commit(ds.gather(r)) {
-			return false
-		}
-		ds.maybeStartCompaction()
-		ds.maybeCheckpoint(false)
-		return true
-	}
 	onCompact := func(j *compactJob) {
 		if ds.compacting != nil {
 			ds.compacting.waiters = append(ds.compacting.waiters, j.done)
@@ -249,18 +251,51 @@ func (ds *Dataspace) run() {
 		}
 		return true
 	}
+	// SerialMaintenance runs each sync when the writer waits for it, so a
+	// replayed run issues the same operations in the same order.
+	deferred := ds.db.opts.SerialMaintenance
 	for {
-		// While a compaction runs, waiting writes go first: a chunk is
-		// relocated only when nothing else is ready (the first select
-		// does not block; the second offers the chunk as one more case).
+		ok := true
+		if g := ds.syncing; g != nil {
+			// A sync is running. Write the next group meanwhile, unless
+			// one already waits, maintenance wants the pipeline empty, or
+			// Close is draining it.
+			var reqs chan *request
+			if ds.written == nil && !ds.checkpointDue() && !ds.quitting() {
+				reqs = ds.reqs
+			}
+			if deferred {
+				select {
+				case r := <-reqs:
+					ok = ds.enqueue(r)
+				default:
+					ok = ds.advance()
+				}
+			} else {
+				select {
+				case <-g.flush.Done():
+					ok = ds.advance()
+				case r := <-reqs:
+					ok = ds.enqueue(r)
+				}
+			}
+			if !ok {
+				ds.abandon()
+				return
+			}
+			continue
+		}
+		// The pipeline is empty. While a compaction runs, waiting writes
+		// go first: a chunk is relocated only when nothing else is ready
+		// (the first select does not block; the second offers the chunk
+		// as one more case).
 		var idle <-chan time.Time
 		if ds.compacting != nil {
 			idle = closedTimeChan
 		}
-		ok := true
 		select {
 		case r := <-ds.reqs:
-			ok = onRequest(r)
+			ok = ds.enqueue(r)
 		case j := <-ds.compactReqs:
 			onCompact(j)
 		case <-tick:
@@ -272,7 +307,7 @@ func (ds *Dataspace) run() {
 			case <-idle:
 				ok = ds.compactStep()
 			case r := <-ds.reqs:
-				ok = onRequest(r)
+				ok = ds.enqueue(r)
 			case j := <-ds.compactReqs:
 				onCompact(j)
 			case <-tick:
@@ -282,6 +317,7 @@ func (ds *Dataspace) run() {
 			}
 		}
 		if !ok {
+			ds.abandon()
 			return
 		}
 	}
@@ -312,8 +348,8 @@ func (ds *Dataspace) gather(first *request) []*request {
 	return group
 }
 
-// pendingKey is a key's state as of the requests already planned in the
-// group being formed.
+// pendingKey is a key's state as of the requests planned but not yet
+// published.
 type pendingKey struct {
 	exists bool
 	seq    uint64
@@ -321,42 +357,128 @@ type pendingKey struct {
 	known  bool // value is set (false: read it from the index when needed)
 }
 
-// commit plans, logs and publishes one group. It returns false when the
-// dataspace has stopped.
-func (ds *Dataspace) commit(group []*request) bool {
-	if err := ds.err(); err != nil {
-		// Stopped by a reader that found damage: write nothing more.
-		for _, r := range group {
-			r.reply <- reply{err: err}
-		}
+// group is one commit group on its way through the pipeline: planned,
+// written to the log, then synced, published and answered.
+type group struct {
+	plans     []planned
+	recs      int // records written
+	positions []wal.RecordPos
+	lastSeq   uint64 // of the last record; 0 with no records
+	start     time.Time
+	flush     *wal.Flush // the sync covering it, once started
+}
+
+// planned is one request of a group and its answer.
+type planned struct {
+	r       *request
+	rep     reply
+	payload *recordPayload // nil: nothing to write
+	dupOf   *planned       // an earlier, unpublished write with the same request id
+}
+
+// enqueue plans and writes the group that r starts, then hands it to the
+// pipeline. It returns false when the dataspace has stopped.
+func (ds *Dataspace) enqueue(r *request) bool {
+	g, ok := ds.prepare(ds.gather(r))
+	if !ok {
 		return false
 	}
-	type planned struct {
-		r       *request
-		rep     reply
-		payload *recordPayload
-		dupOf   int // index+1 of an earlier request in the group with the same id
+	switch {
+	case ds.opts.Sync.Interval > 0 || (ds.syncing == nil && g.recs == 0):
+		// Under an interval policy a write is acknowledged once written
+		// (the interval sync makes it durable); a group with nothing to
+		// write has nothing unpublished to wait for.
+		if !ds.finish(g) {
+			return false
+		}
+		ds.maintain()
+		return true
+	case ds.syncing == nil:
+		ds.startSync(g)
+		return true
+	default:
+		ds.written = g
+		ds.stats.overlapped.Add(1)
+		return true
 	}
-	plans := make([]planned, len(group))
-	pending := make(map[string]*pendingKey)
-	groupIDs := make(map[string]int)
-	var recs []wal.Record
-	next := ds.lastSeq + 1
+}
 
-	for i, r := range group {
-		pl := &plans[i]
-		pl.r = r
+// advance finishes the group whose sync ran and starts the next one's.
+func (ds *Dataspace) advance() bool {
+	g := ds.syncing
+	ds.syncing = nil
+	if !ds.finish(g) {
+		return false
+	}
+	if w := ds.written; w != nil {
+		ds.written = nil
+		if w.recs == 0 {
+			if !ds.finish(w) {
+				return false
+			}
+		} else {
+			ds.startSync(w)
+		}
+	}
+	if ds.syncing == nil {
+		ds.maintain()
+	}
+	return true
+}
+
+// maintain starts a compaction or a checkpoint when one is due; only with
+// the pipeline empty.
+func (ds *Dataspace) maintain() {
+	ds.maybeStartCompaction()
+	ds.maybeCheckpoint(false)
+}
+
+// quitting says whether Close has asked the writer to stop: it then takes
+// no new requests, so the pipeline drains.
+func (ds *Dataspace) quitting() bool {
+	select {
+	case <-ds.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+func (ds *Dataspace) startSync(g *group) {
+	g.flush = ds.log.BeginSync(ds.db.opts.SerialMaintenance)
+	ds.syncing = g
+}
+
+// prepare plans a group against the index and the unpublished groups,
+// and writes its records to the log (without syncing them). It returns
+// false when the dataspace has stopped; every request of the group has
+// then been answered.
+func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
+	g := &group{plans: make([]planned, len(reqs)), start: time.Now()}
+	for i, r := range reqs {
+		g.plans[i].r = r
+	}
+	if err := ds.err(); err != nil {
+		// Stopped by a reader that found damage: write nothing more.
+		ds.answer(g, err)
+		return nil, false
+	}
+	var recs []wal.Record
+	next := ds.log.Position().NextSeq
+	for i := range g.plans {
+		pl := &g.plans[i]
+		r := pl.r
 		if r.requestID != "" {
 			if d, ok := ds.dedup.get(r.requestID); ok {
 				pl.rep = ds.dupReply(r, d)
 				continue
 			}
-			if j, ok := groupIDs[r.requestID]; ok {
-				pl.dupOf = j + 1
+			if orig, ok := ds.inflightIDs[r.requestID]; ok {
+				pl.dupOf = orig
 				continue
 			}
 		}
-		payload, rep := ds.plan(r, pending)
+		payload, rep := ds.plan(r, ds.overlay)
 		if rep.err != nil || payload == nil {
 			pl.rep = rep
 			continue
@@ -366,62 +488,125 @@ func (ds *Dataspace) commit(group []*request) bool {
 		pl.rep = rep
 		pl.payload = payload
 		if r.requestID != "" {
-			groupIDs[r.requestID] = i
+			ds.inflightIDs[r.requestID] = pl
 		}
 		recs = append(recs, wal.Record{Seq: rep.seq, Payload: payload.encode()})
-		// The group's later requests see this one's effect.
+		// Later requests see this one's effect.
 		for _, o := range payload.ops {
-			pending[string(o.key)] = &pendingKey{exists: o.kind == opPut, seq: rep.seq, value: o.value, known: true}
+			ds.overlay[string(o.key)] = pendingKey{exists: o.kind == opPut, seq: rep.seq, value: o.value, known: true}
 		}
 	}
-
-	var positions []wal.RecordPos
-	var logErr error
-	if len(recs) > 0 {
-		start := time.Now()
-		positions, logErr = ds.log.AppendGroup(recs, ds.opts.Sync.Interval == 0)
-		ds.stats.observeGroup(len(recs), time.Since(start))
+	g.recs = len(recs)
+	if g.recs == 0 {
+		return g, true
 	}
-	if logErr != nil {
+	g.lastSeq = next - 1
+	positions, err := ds.log.AppendGroup(recs, false)
+	if err != nil {
 		// The group may or may not be on the device: its writers learn
 		// that the outcome is unknown; the dataspace stops (I3, I5).
-		cause := ds.failStop(fmt.Errorf("log write: %w", logErr))
-		for i := range plans {
-			if plans[i].payload != nil || plans[i].dupOf != 0 {
-				plans[i].rep = reply{err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, cause)}
+		ds.answer(g, ds.failStop(fmt.Errorf("log write: %w", err)))
+		return nil, false
+	}
+	g.positions = positions
+	return g, true
+}
+
+// finish waits for g's sync, publishes g to the index and answers its
+// requests. It returns false when the dataspace has stopped; every request
+// of g has then been answered.
+func (ds *Dataspace) finish(g *group) bool {
+	if g.flush != nil {
+		if err := g.flush.Wait(); err != nil {
+			ds.answer(g, ds.failStop(fmt.Errorf("log sync: %w", err)))
+			return false
+		}
+	}
+	if g.recs > 0 {
+		ds.stats.observeGroup(g.recs, time.Since(g.start))
+		ds.mu.Lock()
+		k := 0
+		for i := range g.plans {
+			if g.plans[i].payload != nil {
+				ds.apply(g.plans[i].rep.seq, g.positions[k], g.plans[i].payload)
+				k++
 			}
 		}
-		for i := range plans {
-			plans[i].r.reply <- plans[i].rep
-		}
-		return false
+		ds.mu.Unlock()
 	}
-
-	// Durable (or, under an interval policy, written): publish, then
-	// release the waiters.
-	ds.mu.Lock()
-	k := 0
-	for i := range plans {
-		if plans[i].payload != nil {
-			ds.apply(plans[i].rep.seq, positions[k], plans[i].payload)
-			k++
+	for i := range g.plans {
+		pl := &g.plans[i]
+		if pl.payload != nil {
+			ds.forget(pl, g.lastSeq)
 		}
-	}
-	ds.mu.Unlock()
-	for i := range plans {
-		if j := plans[i].dupOf; j != 0 {
-			plans[i].rep = plans[j-1].rep
-			plans[i].rep.dup = true
+		if pl.dupOf != nil {
+			pl.rep = pl.dupOf.rep
+			pl.rep.dup = true
 		}
-		plans[i].r.reply <- plans[i].rep
+		pl.r.reply <- pl.rep
 	}
 	return true
+}
+
+// forget drops a published write from the overlay and the unpublished
+// request ids; the index and the dedup table now answer for it.
+func (ds *Dataspace) forget(pl *planned, published uint64) {
+	for _, o := range pl.payload.ops {
+		if p, ok := ds.overlay[string(o.key)]; ok && p.seq <= published {
+			delete(ds.overlay, string(o.key))
+		}
+	}
+	if id := pl.r.requestID; id != "" && ds.inflightIDs[id] == pl {
+		delete(ds.inflightIDs, id)
+	}
+}
+
+// answer fails every request of g: one that was written (or waits on one
+// that was) may or may not be durable, so its outcome is unknown; the
+// others were not applied and get cause.
+func (ds *Dataspace) answer(g *group, cause error) {
+	for i := range g.plans {
+		pl := &g.plans[i]
+		if pl.payload != nil || pl.dupOf != nil {
+			pl.rep = reply{err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, cause)}
+		} else {
+			pl.rep = reply{err: cause}
+		}
+		pl.r.reply <- pl.rep
+	}
+}
+
+// abandon answers the groups still in the pipeline once the dataspace has
+// stopped.
+func (ds *Dataspace) abandon() {
+	cause := ds.err()
+	if cause == nil {
+		cause = dsError(ds.name, ErrClosed)
+	}
+	for _, g := range []*group{ds.syncing, ds.written} {
+		if g == nil {
+			continue
+		}
+		if g.flush != nil {
+			g.flush.Wait()
+		}
+		ds.answer(g, cause)
+	}
+	ds.syncing, ds.written = nil, nil
+	clear(ds.overlay)
+	clear(ds.inflightIDs)
+}
+
+// checkpointDue says whether enough log has been written since the last
+// checkpoint that the pipeline should drain for one.
+func (ds *Dataspace) checkpointDue() bool {
+	return ds.log.Stats().BytesWritten-ds.ckptAtBytes >= CheckpointEveryBytes && !ds.ckptBusy.Load()
 }
 
 // plan checks a request's condition against the current state and builds
 // its record payload; a nil payload with no error is a no-op (deleting a
 // missing key).
-func (ds *Dataspace) plan(r *request, pending map[string]*pendingKey) (*recordPayload, reply) {
+func (ds *Dataspace) plan(r *request, pending map[string]pendingKey) (*recordPayload, reply) {
 	if r.cond.kind != condNone || r.incr || (len(r.ops) == 1 && r.ops[0].kind == opDelete) {
 		cur, err := ds.current(r.ops[0].key, pending, r.incr)
 		if err != nil {
@@ -473,9 +658,9 @@ func (ds *Dataspace) plan(r *request, pending map[string]*pendingKey) (*recordPa
 
 // current returns key's state including the group's planned writes. With
 // needValue it also reads the value (for increments).
-func (ds *Dataspace) current(key []byte, pending map[string]*pendingKey, needValue bool) (pendingKey, error) {
+func (ds *Dataspace) current(key []byte, pending map[string]pendingKey, needValue bool) (pendingKey, error) {
 	if p, ok := pending[string(key)]; ok {
-		return *p, nil
+		return p, nil
 	}
 	// Only the writer goroutine changes the index, so reading it without
 	// the lock here is safe; take it anyway for the race detector's sake.
@@ -691,6 +876,7 @@ func (t *dedupTable) add(id string, a applied) {
 // dsStats are counters the writer keeps; Stats reads them.
 type dsStats struct {
 	groups, records, syncs, failStops, compactions atomic.Int64
+	overlapped                                     atomic.Int64
 	groupNanos, syncNanos                          atomic.Int64
 }
 
@@ -707,16 +893,19 @@ func (s *dsStats) observeSync(d time.Duration) {
 
 // Stats describe a dataspace at one moment.
 type Stats struct {
-	Keys     int
-	Bytes    int64 // keys and values of live keys
-	LastSeq  uint64
-	Groups   int64 // commit groups written
-	Records  int64 // writes in them
-	Syncs    int64 // interval-policy syncs
-	Log      wal.Stats
-	Sync     string
-	Stopped  string // why the dataspace is stopped, "" while it serves
-	FailStop int64  // fail-stop events
+	Keys    int
+	Bytes   int64 // keys and values of live keys
+	LastSeq uint64
+	Groups  int64 // commit groups written
+	Records int64 // writes in them
+	Syncs   int64 // interval-policy syncs
+	// Overlapped counts groups written while the previous group's sync
+	// was still running (the commit pipeline at work).
+	Overlapped int64
+	Log        wal.Stats
+	Sync       string
+	Stopped    string // why the dataspace is stopped, "" while it serves
+	FailStop   int64  // fail-stop events
 	// Compactions completed, and the log's approximate size.
 	Compactions int64
 	LogBytes    int64
@@ -733,6 +922,7 @@ func (ds *Dataspace) Stats() Stats {
 	ds.mu.RUnlock()
 	s.Groups, s.Records, s.Syncs, s.FailStop = ds.stats.groups.Load(), ds.stats.records.Load(), ds.stats.syncs.Load(), ds.stats.failStops.Load()
 	s.Compactions = ds.stats.compactions.Load()
+	s.Overlapped = ds.stats.overlapped.Load()
 	if s.Stopped == "" && ds.log != nil {
 		s.Log = ds.log.Stats()
 		s.LogBytes = ds.logBytes()

@@ -57,6 +57,14 @@ type Dataspace struct {
 	verified  chan struct{}
 	verifyErr error
 
+	// The write pipeline, owned by the writer goroutine (see run):
+	// syncing is the group whose sync runs, written the next group,
+	// already in the log; overlay and inflightIDs hold their effects
+	// until they are published.
+	syncing, written *group
+	overlay          map[string]pendingKey
+	inflightIDs      map[string]*planned
+
 	reqs     chan *request
 	quit     chan struct{}
 	done     chan struct{}
@@ -104,6 +112,8 @@ func openDataspace(db *DB, name string) *Dataspace {
 		index:       btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true}),
 		dedup:       newDedupTable(db.opts.RequestIDWindow),
 		reqs:        make(chan *request),
+		overlay:     make(map[string]pendingKey),
+		inflightIDs: make(map[string]*planned),
 		compactReqs: make(chan *compactJob),
 		quit:        make(chan struct{}),
 		done:        make(chan struct{}),

@@ -61,16 +61,28 @@ type Writer struct {
 	logical []byte   // scratch for a group's logical stream
 	offs    []int64
 
+	// flush is the sync BeginSync started, until someone waits for it.
+	flush *Flush
+
 	mu        sync.Mutex
 	segs      []uint64 // every segment in dir, ascending; the last is the current one
 	curSize   int64    // size of the current segment
 	off       int64    // where the next group goes in the current segment
 	nextSeq   uint64
 	syncedOff int64 // the current segment is durable up to here
+	// writtenAt records when each group not yet known durable was
+	// written (its end offset in the current segment), oldest first, so
+	// OldestUnsynced stays right when a sync covers only some of them.
+	writtenAt []groupTime
 	failed    error // the first write or sync error; sticky
 	closed    bool
 	readers   map[uint64]vfs.File
 	stats     Stats
+}
+
+type groupTime struct {
+	end int64
+	at  time.Time
 }
 
 func (w *Writer) curID() uint64 { return w.segs[len(w.segs)-1] }
@@ -162,10 +174,12 @@ func (w *Writer) AppendGroup(recs []Record, sync bool) ([]RecordPos, error) {
 	w.nextSeq = nextSeq + uint64(len(recs))
 	w.stats.BytesWritten += extent
 	w.stats.Groups++
-	if w.stats.UnsyncedBytes == 0 {
-		w.stats.OldestUnsynced = time.Now()
+	now := time.Now()
+	if len(w.writtenAt) == 0 {
+		w.stats.OldestUnsynced = now
 	}
-	w.stats.UnsyncedBytes += extent
+	w.writtenAt = append(w.writtenAt, groupTime{end: w.off, at: now})
+	w.stats.UnsyncedBytes = w.off - w.syncedOff
 	w.mu.Unlock()
 
 	if sync {
@@ -229,24 +243,112 @@ func (w *Writer) Confirm(from uint64) error {
 // syncCurrent fdatasyncs the current segment and advances the durable
 // watermark that later groups will carry.
 func (w *Writer) syncCurrent() error {
+	w.waitFlush()
 	w.mu.Lock()
-	off := w.off
+	f, id, off := w.cur, w.curID(), w.off
 	w.mu.Unlock()
-	if err := w.cur.SyncData(); err != nil {
-		return w.fail(fmt.Errorf("fdatasync %s: %w", w.segPath(w.curID()), err))
+	return w.syncSegment(f, id, off)
+}
+
+// syncSegment fdatasyncs f, the current segment id, which holds groups up
+// to off; groups written after off while it runs are not covered.
+func (w *Writer) syncSegment(f vfs.File, id uint64, off int64) error {
+	if err := f.SyncData(); err != nil {
+		return w.fail(fmt.Errorf("fdatasync %s: %w", w.segPath(id), err))
 	}
 	w.mu.Lock()
-	w.syncedOff = off
+	defer w.mu.Unlock()
 	w.stats.Syncs++
-	w.stats.UnsyncedBytes = 0
+	if id != w.curID() || off <= w.syncedOff {
+		return nil
+	}
+	w.syncedOff = off
+	k := 0
+	for k < len(w.writtenAt) && w.writtenAt[k].end <= off {
+		k++
+	}
+	w.writtenAt = append(w.writtenAt[:0], w.writtenAt[k:]...)
+	w.stats.UnsyncedBytes = w.off - off
 	w.stats.OldestUnsynced = time.Time{}
-	w.mu.Unlock()
+	if len(w.writtenAt) > 0 {
+		w.stats.OldestUnsynced = w.writtenAt[0].at
+	}
 	return nil
+}
+
+// A Flush is a sync of the log that runs while the appending goroutine
+// goes on writing groups; see BeginSync.
+type Flush struct {
+	done chan struct{}
+	err  error
+	run  func() error // set when the sync is deferred until Wait
+}
+
+// Wait waits for the sync and returns its result; it may be called more
+// than once.
+func (f *Flush) Wait() error {
+	if f.run != nil {
+		f.err, f.run = f.run(), nil
+		close(f.done)
+	}
+	<-f.done
+	return f.err
+}
+
+// Done is closed when the sync has finished (never, for a deferred one,
+// until Wait runs it).
+func (f *Flush) Done() <-chan struct{} { return f.done }
+
+// BeginSync starts making every group written so far durable and returns
+// at once. The appending goroutine may go on writing groups with
+// AppendGroup(recs, false) while the sync runs; those are not covered
+// (their header promises only what was durable when they were written),
+// and the next BeginSync or Sync covers them. Every other call that syncs,
+// rolls to a new segment or closes waits for the sync first. A failed sync
+// fails the Writer, as Sync does.
+//
+// With deferred set the sync runs only when Wait is called: the same
+// order of events, deterministically, for tests that replay a run.
+func (w *Writer) BeginSync(deferred bool) *Flush {
+	w.waitFlush()
+	fl := &Flush{done: make(chan struct{})}
+	w.mu.Lock()
+	err := w.checkLocked()
+	f, id, off := w.cur, w.curID(), w.off
+	w.mu.Unlock()
+	if err != nil {
+		fl.err = err
+		close(fl.done)
+		return fl
+	}
+	run := func() error { return w.syncSegment(f, id, off) }
+	w.flush = fl
+	if deferred {
+		fl.run = run
+		return fl
+	}
+	go func() {
+		fl.err = run()
+		close(fl.done)
+	}()
+	return fl
+}
+
+// waitFlush waits for the sync BeginSync started, if any; its result
+// reaches whoever waits on the Flush (a failure has failed the Writer).
+func (w *Writer) waitFlush() {
+	if w.flush != nil {
+		w.flush.Wait()
+		w.flush = nil
+	}
 }
 
 // roll makes the current segment durable, then creates the next one, big
 // enough for a group of extent bytes, and makes it current.
 func (w *Writer) roll(extent int64) error {
+	// The old segment is closed below: a sync still running on it must
+	// finish first.
+	w.waitFlush()
 	w.mu.Lock()
 	unsynced := w.stats.UnsyncedBytes
 	w.mu.Unlock()
@@ -500,6 +602,7 @@ func (w *Writer) RemoveSegmentsBefore(id uint64) error {
 // Close closes the log's files. It does not sync: the engine syncs first
 // when it should. Later calls return ErrClosed.
 func (w *Writer) Close() error {
+	w.waitFlush()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
