@@ -201,7 +201,7 @@ func (ds *Dataspace) submit(ctx context.Context, r *request) (reply, error) {
 	select {
 	case ds.reqs <- r:
 	case <-ds.done:
-		return reply{}, ds.err()
+		return reply{}, ds.stoppedErr()
 	case <-ctx.Done():
 		return reply{}, ctx.Err()
 	}

@@ -89,7 +89,7 @@ func (ds *Dataspace) Compact(ctx context.Context) (CompactStats, error) {
 	select {
 	case ds.compactReqs <- job:
 	case <-ds.done:
-		return CompactStats{}, ds.err()
+		return CompactStats{}, ds.stoppedErr()
 	case <-ctx.Done():
 		return CompactStats{}, ctx.Err()
 	}

@@ -343,6 +343,17 @@ func (ds *Dataspace) err() error {
 	return ds.stopErr
 }
 
+// stoppedErr is the error of an operation that found the writer gone.
+// Close stops the writer before it records why, so a nil err() here means
+// the dataspace is closing: never report success for a write that was not
+// taken.
+func (ds *Dataspace) stoppedErr() error {
+	if err := ds.err(); err != nil {
+		return err
+	}
+	return dsError(ds.name, ErrClosed)
+}
+
 // Err reports why the dataspace is stopped (wrapping ErrFailStop,
 // ErrCorrupt or ErrClosed), or nil while it serves.
 func (ds *Dataspace) Err() error { return ds.err() }
