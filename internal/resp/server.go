@@ -35,6 +35,11 @@ const (
 	maxClientsReply = "-ERR max number of clients reached\r\n"
 	// rejectWriteTimeout bounds the write of maxClientsReply.
 	rejectWriteTimeout = time.Second
+	// lingerTimeout and lingerMaxBytes bound how long, and how much of
+	// the client's unread input, a closing connection drains after
+	// sending its last replies (see lingerClose).
+	lingerTimeout  = 500 * time.Millisecond
+	lingerMaxBytes = 1 << 20
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -312,14 +317,38 @@ func (c *conn) beforeRead() bool {
 	return true
 }
 
+// lingerClose closes a connection the server decided to close while the
+// client may still be sending (shutdown with pipelined commands unread, a
+// protocol error, QUIT). Closing a TCP socket with unread input makes the
+// kernel send RST instead of FIN, and an RST can destroy the replies the
+// client has not yet read — replies to writes that were applied. So: send
+// FIN after the replies (CloseWrite), then read and discard what the client
+// still sends until it closes or lingerTimeout passes, then close. net/http
+// does the same.
+func (c *conn) lingerClose() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		c.deadlineMu.Lock()
+		c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+		c.deadlineMu.Unlock()
+		io.Copy(io.Discard, io.LimitReader(c.nc, lingerMaxBytes))
+	}
+	c.nc.Close()
+}
+
 func (c *conn) serve() {
 	s := c.srv
+	// linger is set on the paths where the server closes a connection
+	// its client may still be writing to.
+	linger := false
 	defer func() {
 		if v := recover(); v != nil {
 			// A panic is a broken invariant in a handler, not bad input:
 			// keep the other connections, drop this one. Replies it had
 			// buffered are lost with it.
 			s.log.Error("resp: handler panicked; closing connection", "remote", c.state.RemoteAddr, "id", c.state.ID, "panic", v, "stack", string(debug.Stack()))
+		}
+		if linger && s.ctx.Err() == nil {
+			c.lingerClose()
 		}
 		c.nc.Close()
 		s.mu.Lock()
@@ -344,6 +373,7 @@ func (c *conn) serve() {
 		}
 		if r.Buffered() == 0 && !c.beforeRead() {
 			w.Flush()
+			linger = true
 			return
 		}
 		args, err := r.ReadCommand()
@@ -353,8 +383,11 @@ func (c *conn) serve() {
 			case errors.As(err, &pe):
 				s.log.Info("resp: protocol error; closing connection", "remote", c.state.RemoteAddr, "id", c.state.ID, "err", pe.Msg)
 				w.WriteError(pe.Error())
+				linger = true
 			case errors.Is(err, os.ErrDeadlineExceeded) && !s.shutting.Load():
 				s.log.Debug("resp: idle timeout; closing connection", "remote", c.state.RemoteAddr, "id", c.state.ID)
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				linger = true // woken by Shutdown, maybe mid-request
 			}
 			w.Flush()
 			return
@@ -363,6 +396,7 @@ func (c *conn) serve() {
 		pending++
 		if c.state.closeAfterReply || s.shutting.Load() {
 			w.Flush()
+			linger = true
 			return
 		}
 	}

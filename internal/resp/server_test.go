@@ -658,6 +658,53 @@ func TestShutdownGraceful(t *testing.T) {
 	}
 }
 
+// A shutdown that cuts a long pipeline delivers the replies of every
+// command it executed, even though the client's later commands are still
+// unread: the connection sends FIN and drains instead of closing with
+// unread input, which would send RST and can destroy the replies in the
+// client's receive queue (replies to applied writes).
+func TestShutdownDeliversRepliesToPipeline(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := HandlerFunc(func(ctx context.Context, c *ConnState, args [][]byte, w *Writer) {
+		if strings.EqualFold(string(args[0]), "slow") {
+			close(entered)
+			<-release
+		}
+		w.WriteOK()
+	})
+	ts := startServer(t, Config{Handler: h}, HandlerOptions{})
+	c := ts.dial(t)
+	cmds := [][]string{{"SET", "a", "1"}, {"SLOW"}}
+	for i := 0; i < 4000; i++ { // ~100 KB: more than the server reads ahead
+		cmds = append(cmds, []string{"SET", fmt.Sprintf("key-%04d", i), "value"})
+	}
+	go c.nc.Write(func() []byte {
+		var buf []byte
+		for _, cmd := range cmds {
+			args := make([][]byte, len(cmd))
+			for i, a := range cmd {
+				args[i] = []byte(a)
+			}
+			buf = AppendCommand(buf, args...)
+		}
+		return buf
+	}())
+	<-entered
+	done := make(chan error, 1)
+	go func() { done <- ts.srv.Shutdown(context.Background()) }()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	// Only now read: the server has closed its side.
+	check(t, "reply to SET a", c.read(), "OK")
+	check(t, "reply to SLOW (in flight at shutdown)", c.read(), "OK")
+	if v, err := readReply(c.br); err != io.EOF {
+		t.Fatalf("after the executed commands: %#v, %v; want EOF (FIN, not RST, and no more commands executed)", v, err)
+	}
+}
+
 // Shutdown gives up at its context's deadline and closes connections hard.
 func TestShutdownDeadline(t *testing.T) {
 	release := make(chan struct{})
