@@ -642,3 +642,24 @@ func TestReadyzAndObserve(t *testing.T) {
 func base64URL(b []byte) string {
 	return strings.NewReplacer("+", "-", "/", "_").Replace(std64(b))
 }
+
+// While the database opens, /livez is ok, /readyz is 503 with the reason,
+// and data requests are 503 recovering.
+func TestStarting(t *testing.T) {
+	h := Starting("recovering: opening the data directory")
+	for _, tc := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/livez", 200, "ok"},
+		{"/readyz", 503, `{"ready":false,"reasons":["recovering: opening the data directory"]}`},
+		{"/v1/dataspaces", 503, `"code":"recovering"`},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("GET %s while starting: %d %q, want %d with %q", tc.path, rec.Code, rec.Body.String(), tc.status, tc.want)
+		}
+	}
+}

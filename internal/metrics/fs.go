@@ -55,6 +55,7 @@ func (f *instrumentedFile) Sync() error {
 	start := time.Now()
 	err := f.File.Sync()
 	f.fsync.Observe(time.Since(start).Seconds())
+	f.m.countError("sync", f.kind, err)
 	return err
 }
 
@@ -62,6 +63,7 @@ func (f *instrumentedFile) SyncData() error {
 	start := time.Now()
 	err := f.File.SyncData()
 	f.fsync.Observe(time.Since(start).Seconds())
+	f.m.countError("sync", f.kind, err)
 	return err
 }
 
@@ -70,7 +72,23 @@ func (f *instrumentedFile) WriteAt(p []byte, off int64) (int, error) {
 	if f.kind == "log" {
 		f.m.groupB.Observe(float64(len(p)))
 	}
+	f.m.countError("write", f.kind, err)
 	return n, err
+}
+
+func (f *instrumentedFile) Write(p []byte) (int, error) {
+	n, err := f.File.Write(p)
+	f.m.countError("write", f.kind, err)
+	return n, err
+}
+
+// countError counts a failed write or sync: each one fail-stops the
+// dataspace that issued it (I5), so this counter moves even when the
+// dataspace is reopened before a scrape sees it stopped.
+func (m *Metrics) countError(op, kind string, err error) {
+	if err != nil {
+		m.ioErrors.WithLabelValues(op, kind).Inc()
+	}
 }
 
 type instrumentedDir struct {
@@ -82,5 +100,6 @@ func (d *instrumentedDir) Sync() error {
 	start := time.Now()
 	err := d.Dir.Sync()
 	d.m.fsync.WithLabelValues("other").Observe(time.Since(start).Seconds())
+	d.m.countError("sync", "other", err)
 	return err
 }

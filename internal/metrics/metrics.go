@@ -33,6 +33,7 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	fsync    *prometheus.HistogramVec
 	groupB   prometheus.Histogram
+	ioErrors *prometheus.CounterVec
 }
 
 // latencyBuckets span 50 µs (a read from memory) to 10 s (a stalled
@@ -64,7 +65,11 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(4096, 2, 13), // 4 KiB .. 16 MiB
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.fsync, m.groupB,
+	m.ioErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "holdfast_io_errors_total",
+		Help: "Failed writes and syncs the engine got from the file system, by op (write, sync) and file kind (log, other); each fail-stops its dataspace.",
+	}, []string{"op", "file"})
+	m.reg.MustRegister(m.requests, m.latency, m.fsync, m.groupB, m.ioErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

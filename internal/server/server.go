@@ -61,28 +61,42 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) error {
 		return err
 	}
 
+	// Bind both ports first: a port in use fails fast, before a long
+	// recovery, and while the database opens HTTP already answers /livez
+	// (ok) and /readyz (503, recovering). RESP clients wait in the accept
+	// queue until the database is open.
 	m := metrics.New()
+	s := &running{cfg: cfg, log: log}
+	if err := s.listen(tlsCfg); err != nil {
+		s.closeListeners()
+		return err
+	}
+	s.handler.Store(&handlerBox{httpapi.Starting("recovering: opening the data directory " + cfg.DataDir)})
+	s.startHTTP()
+	log.Info("opening the database; HTTP answers /livez, /readyz is not ready until it is open",
+		"data", cfg.DataDir, "http", s.addr(s.httpLn), "resp", s.addr(s.respLn))
+
 	start := time.Now()
 	db, err := holdfast.Open(cfg.DataDir, holdfast.Options{
 		FS:         m.FS(vfs.Default()),
 		Logger:     log,
 		AutoReopen: cfg.AutoReopen,
 	})
+	if err == nil {
+		err = ensureDataspace(db, cfg, log)
+		if err != nil {
+			err = errors.Join(err, db.Close())
+		}
+	} else {
+		err = fmt.Errorf("open %s: %w", cfg.DataDir, err)
+	}
 	if err != nil {
-		return fmt.Errorf("open %s: %w", cfg.DataDir, err)
+		return errors.Join(err, s.shutdown())
 	}
+	s.db = db
 	log.Info("database open", "data", cfg.DataDir, "dataspaces", len(db.Dataspaces()), "duration", time.Since(start).Round(time.Millisecond))
-	if err := ensureDataspace(db, cfg, log); err != nil {
-		return errors.Join(err, db.Close())
-	}
 	m.WatchDB(db)
-
-	s := &running{cfg: cfg, log: log, db: db}
-	if err := s.listen(tlsCfg); err != nil {
-		s.closeListeners()
-		return errors.Join(err, db.Close())
-	}
-	s.startHTTP(token, m)
+	s.handler.Store(s.apiHandler(token, m))
 	s.startRESP(token, m, hooks.Version)
 	if hooks.Listening != nil {
 		hooks.Listening(s.addr(s.httpLn), s.addr(s.respLn))
@@ -109,6 +123,7 @@ type running struct {
 	respLn net.Listener
 
 	httpSrv  *http.Server
+	handler  atomic.Pointer[handlerBox] // Starting, then the API
 	respSrv  *resp.Server
 	httpConn atomic.Int64 // open HTTP connections, for the limit
 	closing  atomic.Bool
@@ -163,10 +178,8 @@ func isLoopback(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-func (s *running) startHTTP(token string, m *metrics.Metrics) {
-	if s.httpLn == nil {
-		return
-	}
+// apiHandler is the HTTP API over the open database.
+func (s *running) apiHandler(token string, m *metrics.Metrics) *handlerBox {
 	max := int64(s.cfg.MaxConns)
 	h := httpapi.New(s.db, httpapi.Config{
 		Token:           token,
@@ -182,6 +195,18 @@ func (s *running) startHTTP(token string, m *metrics.Metrics) {
 		Metrics:    m.Handler(),
 		Overloaded: func() bool { return s.httpConn.Load() > max },
 	})
+	return &handlerBox{h}
+}
+
+// handlerBox lets an http.Handler live in an atomic.Pointer.
+type handlerBox struct{ http.Handler }
+
+// startHTTP serves whatever s.handler holds.
+func (s *running) startHTTP() {
+	if s.httpLn == nil {
+		return
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.Load().ServeHTTP(w, r) })
 	s.httpSrv = &http.Server{
 		Handler:           h,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
@@ -276,11 +301,17 @@ func (s *running) shutdown() error {
 			respErr = s.respSrv.Shutdown(ctx)
 		}()
 	}
+	if s.respSrv == nil && s.respLn != nil {
+		s.respLn.Close() // bound, never served: the database did not open
+	}
 	wg.Wait()
 	s.wg.Wait()
 	if httpErr != nil || respErr != nil {
 		s.log.Warn("grace period over: closed connections whose requests had not finished; "+
 			"their writes may or may not be applied (their clients got no reply)", "grace", s.cfg.ShutdownGrace)
+	}
+	if s.db == nil {
+		return nil // the database never opened
 	}
 	// Every reply sent was for a write the engine had made durable (or,
 	// under an interval policy, logged); Close finishes what the logs

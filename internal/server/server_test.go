@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/holdfast-db/holdfast"
 )
 
 // syncBuffer is a log sink safe for the server's goroutines.
@@ -237,5 +240,45 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	if v, _ := value("holdfast_wal_unsynced_bytes", map[string]string{"dataspace": "default"}); v != 0 {
 		t.Errorf("unsynced bytes under sync=always after acknowledged writes = %v, want 0", v)
+	}
+}
+
+// TestRunFailsCleanlyWhenTheDatabaseCannotOpen: a data directory locked by
+// another process makes Run return an error naming it, without hanging
+// and without leaving its ports bound.
+func TestRunFailsCleanlyWhenTheDatabaseCannotOpen(t *testing.T) {
+	cfg := testConfig(t)
+	db, err := holdfast.Open(cfg.DataDir, holdfast.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Fixed ports, so the test can check they are free afterwards.
+	for _, p := range []*string{&cfg.HTTPAddr, &cfg.RESPAddr} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		*p = ln.Addr().String()
+		ln.Close()
+	}
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), cfg, Hooks{LogOutput: logs}) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, holdfast.ErrLocked) {
+			t.Fatalf("Run = %v, want ErrLocked", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	for _, addr := range []string{cfg.HTTPAddr, cfg.RESPAddr} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("port %s still bound after Run failed: %v", addr, err)
+			continue
+		}
+		ln.Close()
 	}
 }
