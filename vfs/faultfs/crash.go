@@ -62,7 +62,7 @@ func (fsys *FS) Crash(opts CrashOptions) error {
 	defer fsys.mu.Unlock()
 	fsys.crashLocked(opts)
 	fsys.down = false
-	return nil
+	return fsys.applyStore()
 }
 
 // CrashClone returns a new FS holding the state a crash with opts would
@@ -77,6 +77,7 @@ func (fsys *FS) CrashClone(opts CrashOptions) (*FS, error) {
 	defer fsys.mu.Unlock()
 	cloneOpts := fsys.opts
 	cloneOpts.Injector = nil
+	cloneOpts.Store = nil
 	cloneOpts.Seed = fsys.rng.Uint64()
 	clone := New(cloneOpts)
 	clone.root = fsys.crashTree(opts, clone)
@@ -89,6 +90,7 @@ func (fsys *FS) crashLocked(opts CrashOptions) {
 	fsys.gen++
 	fsys.locks = make(map[*inode]bool)
 	fsys.stats.Crashes++
+	fsys.markNamespace()
 }
 
 // crashTree builds the post-crash namespace and files from the durable
@@ -164,6 +166,7 @@ func (fsys *FS) chooseEntry(dir *inode, name string, mode DirOps) *inode {
 // crashFile returns the file as the medium holds it after the crash.
 func (fsys *FS) crashFile(old *inode, opts CrashOptions) *inode {
 	n := &inode{pages: make(map[int64]*page)}
+	n.store.reset()
 	disk := slices.Clone(old.disk)
 	diskSize := old.diskSize
 

@@ -148,6 +148,9 @@ type Options struct {
 	// OpLogLimit, if positive, keeps the last OpLogLimit operations for
 	// OpLog; zero keeps none.
 	OpLogLimit int
+	// Store, if set, receives the durable state whenever it changes
+	// (see Store and LoadDir).
+	Store Store
 }
 
 // FS is the in-memory fault-injecting file system. All methods are safe for
@@ -166,6 +169,8 @@ type FS struct {
 	faults deviceFaults
 	oplog  opLog
 	stats  Stats
+	// storeDirty: durable state changed since the Store last saw it.
+	storeDirty bool
 }
 
 // Stats counts what the FS has done, for tests and reports.
@@ -296,6 +301,7 @@ func (fsys *FS) beginWith(kind OpKind, opp *Op, check func() error) (opState, er
 		fsys.crashLocked(fsys.opts.CrashOptions)
 		fsys.down = true
 		fsys.oplog.add(op, ErrCrashed)
+		_ = fsys.applyStore() // the caller sees ErrCrashed either way
 		fsys.mu.Unlock()
 		return opState{}, ErrCrashed
 	}
@@ -315,6 +321,9 @@ func (fsys *FS) end(op Op, st opState, err error) error {
 		fsys.crashLocked(fsys.opts.CrashOptions)
 		fsys.down = true
 		err = ErrCrashed
+	}
+	if serr := fsys.applyStore(); serr != nil && err == nil {
+		err = serr
 	}
 	fsys.oplog.add(op, err)
 	fsys.mu.Unlock()

@@ -92,7 +92,8 @@ func (fsys *FS) FlipBit(path string, offset int64, bit uint) error {
 		return &fs.PathError{Op: "flipbit", Path: path, Err: fmt.Errorf("offset %d outside the %d durable bytes", offset, len(ino.disk))}
 	}
 	ino.disk[offset] ^= 1 << bit
-	return nil
+	fsys.markWrite(ino, offset, 1)
+	return fsys.applyStore()
 }
 
 // EvictCleanPages drops clean pages from the cache, of the file at path or

@@ -40,6 +40,9 @@ type inode struct {
 	// failed; the next sync fails and writes nothing.
 	journalPending bool
 
+	// store tracks medium changes not yet handed to the Store.
+	store storeTrack
+
 	// Directory entries: visible now, and durable.
 	children map[string]*inode
 	durable  map[string]*inode
@@ -59,7 +62,9 @@ type devWrite struct {
 
 func (fsys *FS) newFile() *inode {
 	fsys.nextID++
-	return &inode{id: fsys.nextID, pages: make(map[int64]*page)}
+	ino := &inode{id: fsys.nextID, pages: make(map[int64]*page)}
+	ino.store.reset()
+	return ino
 }
 
 func (fsys *FS) newDir() *inode {

@@ -64,6 +64,7 @@ func (fsys *FS) link(dir *inode, name string, node *inode) {
 		dir.children[name] = node
 	}
 	if fsys.opts.Dirs == DirLazy {
+		fsys.markNamespace()
 		if node == nil {
 			delete(dir.durable, name)
 		} else {
@@ -166,6 +167,7 @@ func (d *dirHandle) Sync() error {
 		return pathErr("syncdir", d.name, err)
 	}
 	d.ino.durable = maps.Clone(d.ino.children)
+	d.fsys.markNamespace()
 	d.fsys.stats.Syncs++
 	return pathErr("syncdir", d.name, d.fsys.end(op, st, nil))
 }
@@ -422,6 +424,7 @@ func (fsys *FS) SyncFS(name string) error {
 	fsys.walk(fsys.root, "/", seen, func(p string, ino *inode) {
 		if ino.isDir {
 			ino.durable = maps.Clone(ino.children)
+			fsys.markNamespace()
 			return
 		}
 		if err := fsys.syncFile(ino, p, nil, nil); err != nil && firstErr == nil {

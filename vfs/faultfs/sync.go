@@ -157,6 +157,7 @@ func (fsys *FS) deviceWriteFails(path string, off int64) bool {
 func (fsys *FS) persist(ino *inode, path string, failedPages map[int64]bool, failedWrites map[int]bool) {
 	if cut := min(int64(len(ino.disk)), ino.lowSize); cut < int64(len(ino.disk)) {
 		ino.disk = ino.disk[:cut]
+		fsys.markCut(ino, cut)
 	}
 	for wi, w := range ino.volatile {
 		if !failedWrites[wi] {
@@ -174,6 +175,10 @@ func (fsys *FS) persist(ino *inode, path string, failedPages map[int64]bool, fai
 	}
 	if int64(len(ino.disk)) > ino.size {
 		ino.disk = ino.disk[:ino.size]
+		fsys.markCut(ino, ino.size)
+	}
+	if ino.diskSize != ino.size {
+		fsys.markNamespace() // the size alone changed: the store must see it
 	}
 	ino.diskSize = ino.size
 	ino.lowSize = ino.size
@@ -195,6 +200,7 @@ func (fsys *FS) writeMedium(ino *inode, path string, off int64, data []byte, mas
 			sector := chunk[s*SectorSizeBytes : min((s+1)*SectorSizeBytes, len(chunk))]
 			writeBytes(&ino.disk, target+int64(s*SectorSizeBytes), sector)
 		}
+		fsys.markWrite(ino, target, int64(len(chunk)))
 		fsys.stats.DeviceWrites++
 	}
 }
