@@ -3,6 +3,8 @@ module github.com/holdfast-db/holdfast
 go 1.26.8
 
 require (
+	github.com/BurntSushi/toml v1.6.0
+	github.com/hanwen/go-fuse/v2 v2.12.1
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/common v0.72.1
 	github.com/redis/go-redis/v9 v9.23.0

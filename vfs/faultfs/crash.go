@@ -65,6 +65,20 @@ func (fsys *FS) Crash(opts CrashOptions) error {
 	return fsys.applyStore()
 }
 
+// CrashStop is Crash that leaves the file system stopped, as an injected
+// crash does: every operation fails with ErrCrashed until Restart. A FUSE
+// mount uses it when a LazyFS-style fault "kills" the file system.
+func (fsys *FS) CrashStop(opts CrashOptions) error {
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	fsys.crashLocked(opts)
+	fsys.down = true
+	return fsys.applyStore()
+}
+
 // CrashClone returns a new FS holding the state a crash with opts would
 // leave, and leaves fsys as it is: a crash explorer can take a crash state
 // at every point of one run. The clone has fsys's options with no injector

@@ -345,10 +345,16 @@ type fileInfo struct {
 	name  string
 	size  int64
 	isDir bool
+	id    InodeID
 }
 
+// InodeID is what a faultfs FileInfo's Sys returns: the identity of the
+// file in the model, stable while it exists and new after a crash (the
+// FUSE mount reports it as the inode number).
+type InodeID uint64
+
 func newFileInfo(name string, ino *inode) fileInfo {
-	return fileInfo{name: name, size: ino.size, isDir: ino.isDir}
+	return fileInfo{name: name, size: ino.size, isDir: ino.isDir, id: InodeID(ino.id)}
 }
 
 func (fi fileInfo) Name() string { return fi.name }
@@ -361,4 +367,4 @@ func (fi fileInfo) Mode() fs.FileMode {
 }
 func (fi fileInfo) ModTime() time.Time { return time.Time{} }
 func (fi fileInfo) IsDir() bool        { return fi.isDir }
-func (fi fileInfo) Sys() any           { return nil }
+func (fi fileInfo) Sys() any           { return fi.id }
