@@ -236,6 +236,9 @@ type lazyTOML struct {
 
 func parseLazyFSTOML(b []byte) (Config, error) {
 	var t lazyTOML
+	// LazyFS's own files have a table named [file system], which TOML
+	// allows only quoted; quote bare table names that hold a space.
+	b = bareSpacedTable.ReplaceAll(b, []byte(`$1["$2"]`))
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&t)
 	if err != nil {
 		return Config{}, fmt.Errorf("LazyFS TOML: %w", err)
@@ -276,6 +279,8 @@ func parseLazyFSTOML(b []byte) (Config, error) {
 	}
 	return cfg, nil
 }
+
+var bareSpacedTable = regexp.MustCompile(`(?m)^([ \t]*)\[([A-Za-z0-9_-]+(?: [A-Za-z0-9_-]+)+)\]`)
 
 // parseSize reads LazyFS's sizes: "0.5GB", "100MB", "64KB", or bytes.
 func parseSize(s string) (int64, error) {

@@ -448,7 +448,13 @@ func startControl(s *Server, fifoPath, completed string) (*controlLoop, error) {
 			default:
 				continue
 			}
-			if w, err := os.OpenFile(completed, os.O_WRONLY, 0); err == nil {
+			// LazyFS blocks until someone reads "finished::clear-cache";
+			// faultfs's own results are written only if a reader waits.
+			flag := os.O_WRONLY
+			if msg != "finished::clear-cache" {
+				flag |= syscall.O_NONBLOCK
+			}
+			if w, err := os.OpenFile(completed, flag, 0); err == nil {
 				fmt.Fprintln(w, msg)
 				w.Close()
 			}

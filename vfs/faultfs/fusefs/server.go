@@ -247,7 +247,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) open(p string, flag int, perm fs.FileMode) (*handle, error) {
-	f, err := s.fsys.OpenFile(p, flag&^os.O_APPEND, perm)
+	f, err := s.fsys.OpenFile(p, flag, perm)
 	if err != nil {
 		return nil, err
 	}
