@@ -292,9 +292,9 @@ func checkDataspace(fsys vfs.FS, dir, name string) (DataspaceReport, *snapshotSt
 			}
 			value = p.ops[v.op].value
 		}
-		h.add([]byte(k), value)
+		h.Add([]byte(k), value)
 	}
-	dr.Keys, dr.Bytes, dr.ContentHash = h.keys, h.bytes, h.sum()
+	dr.Keys, dr.Bytes, dr.ContentHash = h.Keys(), h.Bytes(), h.Sum()
 	st := &snapshotState{dir: dir, lastSeq: lastSeq, content: func() (int, int64, string, error) {
 		return dr.Keys, dr.Bytes, dr.ContentHash, nil
 	}}

@@ -179,11 +179,11 @@ func (job *compactJob) readValue(ds *Dataspace, e *entry) ([]byte, error) {
 // compactStep relocates one chunk, or finishes the compaction. It returns
 // false when the dataspace has stopped.
 func (ds *Dataspace) compactStep() bool {
-	if !ds.db.quiesce.tryEnter() { // quiesce.go: paused while quiesced
+	if !ds.db.quiesce.tryEnter() { // quiesce.go: paused while quiesced or a View is open
 		ds.db.quiesce.pause(ds.quit)
 		return true
 	}
-	defer ds.db.quiesce.leave()
+	defer ds.db.quiesce.leaveMaint()
 	job := ds.compacting
 	if len(job.pending) == 0 && len(job.ids) == 0 {
 		return ds.finishCompaction(job)

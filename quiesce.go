@@ -105,6 +105,8 @@ type QuiesceInfo struct {
 type quiesceState struct {
 	mu        sync.Mutex
 	inflight  int           // writes and compaction steps past the gate
+	maint     int           // compaction steps among them
+	views     int           // open Views (logical.go): compaction pauses
 	held      bool          // the gate is closed
 	writeWait time.Duration // while held
 	resumed   chan struct{} // closed when the gate opens again
@@ -169,11 +171,20 @@ func (q *quiesceState) enter(ctx context.Context) error {
 func (q *quiesceState) tryEnter() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.held {
+	if q.held || q.views > 0 {
 		return false
 	}
 	q.inflight++
+	q.maint++
 	return true
+}
+
+// leaveMaint is leave for a tryEnter.
+func (q *quiesceState) leaveMaint() {
+	q.mu.Lock()
+	q.maint--
+	q.mu.Unlock()
+	q.leave()
 }
 
 func (q *quiesceState) leave() {
@@ -195,9 +206,13 @@ func (q *quiesceState) pause(quit <-chan struct{}) {
 	q.mu.Lock()
 	ch := q.resumed
 	held := q.held
+	views := q.views
 	q.mu.Unlock()
-	if !held {
+	if !held && views == 0 {
 		return
+	}
+	if !held {
+		ch = nil // paused by a View: wait out the step
 	}
 	t := time.NewTimer(compactionPauseStep)
 	defer t.Stop()

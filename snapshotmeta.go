@@ -3,11 +3,8 @@ package holdfast
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/tidwall/btree"
 
+	"github.com/holdfast-db/holdfast/internal/snapshot"
 	"github.com/holdfast-db/holdfast/internal/wal"
 	"github.com/holdfast-db/holdfast/vfs"
 )
@@ -39,8 +37,6 @@ const (
 	snapshotFileName      = "snapshot.json"
 	snapshotKind          = "snapshot"
 	snapshotFormatVersion = 1
-	// contentHashPrefix names the content hash's algorithm.
-	contentHashPrefix = "sha256:"
 )
 
 // Version is the holdfast version recorded in snapshot.json; set it at
@@ -83,46 +79,19 @@ type SnapshotFile struct {
 	CRC32C       string `json:"crc32c"`
 }
 
-// contentHasher computes a dataspace's content hash: SHA-256 over every
-// live key in ascending bytewise order, each as u32 key length, key, u64
-// value length, SHA-256 of the value (lengths little endian). Versions
-// are not included, so a logical restore of the same data has the same
-// hash. Hashing each value on its own lets a quiesce remember the digests
-// of values it has read once (values never change under a version), so
-// the next quiesce reads only what was written since.
-type contentHasher struct {
-	h     hash.Hash
-	keys  int
-	bytes int64
-	buf   [8]byte
-}
+// contentHasher is snapshot.Hasher: the content hash is defined there,
+// once, for snapshot.json, holdfast check and logical snapshots alike.
+type contentHasher = snapshot.Hasher
 
-func newContentHasher() *contentHasher { return &contentHasher{h: sha256.New()} }
-
-func (c *contentHasher) add(key, value []byte) {
-	c.addDigest(key, len(value), sha256.Sum256(value))
-}
-
-func (c *contentHasher) addDigest(key []byte, valueLen int, digest [sha256.Size]byte) {
-	binary.LittleEndian.PutUint32(c.buf[:4], uint32(len(key)))
-	c.h.Write(c.buf[:4])
-	c.h.Write(key)
-	binary.LittleEndian.PutUint64(c.buf[:], uint64(valueLen))
-	c.h.Write(c.buf[:])
-	c.h.Write(digest[:])
-	c.keys++
-	c.bytes += int64(len(key) + valueLen)
-}
-
-func (c *contentHasher) sum() string { return contentHashPrefix + hex.EncodeToString(c.h.Sum(nil)) }
+func newContentHasher() *contentHasher { return snapshot.NewHasher() }
 
 // ContentHash returns the content hash of key-value pairs given in
 // ascending key order, as snapshot.json, holdfast check and logical
 // snapshots record it.
 func ContentHash(kvs func(yield func(key, value []byte) bool)) string {
 	c := newContentHasher()
-	kvs(func(k, v []byte) bool { c.add(k, v); return true })
-	return c.sum()
+	kvs(func(k, v []byte) bool { c.Add(k, v); return true })
+	return c.Sum()
 }
 
 // valueKey names one value: a key at a version. A value never changes
@@ -194,7 +163,7 @@ func (ds *Dataspace) content(ctx context.Context, idx *btree.BTreeG[*entry]) (ke
 	}
 	c := newContentHasher()
 	for i, e := range entries {
-		c.addDigest([]byte(e.key), int(e.size), digests[i])
+		c.AddDigest([]byte(e.key), int(e.size), digests[i])
 	}
 	q.sumMu.Lock()
 	if q.valueSums == nil {
@@ -202,7 +171,7 @@ func (ds *Dataspace) content(ctx context.Context, idx *btree.BTreeG[*entry]) (ke
 	}
 	q.valueSums[ds] = next
 	q.sumMu.Unlock()
-	return c.keys, c.bytes, c.sum(), nil
+	return c.Keys(), c.Bytes(), c.Sum(), nil
 }
 
 // describe builds a dataspace's snapshot.json entry for checkpoint state c.

@@ -33,6 +33,7 @@ func (s *server) quiesceRoutes() {
 	s.handle("POST /v1/quiesce", "quiesce", s.quiesce)
 	s.handle("POST /v1/resume", "resume", s.resume)
 	s.handle("GET /v1/quiesce", "quiesce_status", s.quiesceStatus)
+	s.handle("GET /v1/snapshot", "snapshot", s.snapshot) // snapshot.go
 }
 
 type quiesceRequest struct {
