@@ -298,6 +298,8 @@ func (ds *Dataspace) run() {
 			ok = ds.enqueue(r)
 		case j := <-ds.compactReqs:
 			onCompact(j)
+		case task := <-ds.tasks:
+			task()
 		case <-tick:
 			ok = onTick()
 		case <-ds.quit:
@@ -310,6 +312,8 @@ func (ds *Dataspace) run() {
 				ok = ds.enqueue(r)
 			case j := <-ds.compactReqs:
 				onCompact(j)
+			case task := <-ds.tasks:
+				task()
 			case <-tick:
 				ok = onTick()
 			case <-ds.quit:

@@ -70,6 +70,10 @@ type Dataspace struct {
 	done     chan struct{}
 	stopOnce sync.Once
 	stats    dsStats
+
+	// tasks run on the writer goroutine when the pipeline is empty
+	// (quiesce.go: syncing the log and taking a checkpoint's state).
+	tasks chan func()
 }
 
 // entry is the index's record of one live key.
@@ -115,6 +119,7 @@ func openDataspace(db *DB, name string) *Dataspace {
 		overlay:     make(map[string]pendingKey),
 		inflightIDs: make(map[string]*planned),
 		compactReqs: make(chan *compactJob),
+		tasks:       make(chan func()),
 		quit:        make(chan struct{}),
 		done:        make(chan struct{}),
 	}

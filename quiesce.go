@@ -297,6 +297,14 @@ func (db *DB) Quiesce(ctx context.Context, opts QuiesceOptions) (QuiesceInfo, er
 
 	info, err := db.quiesceHeld(ctx, drained, spaces, opts)
 	if err != nil {
+		// Remove what this attempt wrote, so no snapshot.json outlives a
+		// quiesce that was never reported done (best effort: a leftover
+		// still describes a state the directory holds at least).
+		partial := &QuiesceInfo{}
+		for _, ds := range spaces {
+			partial.Dataspaces = append(partial.Dataspaces, SnapshotDataspace{Name: ds.name})
+		}
+		db.removeSnapshotFiles(partial)
 		q.release()
 		db.log.Warn("quiesce failed; writes continue", "err", err, "ms", time.Since(start).Milliseconds())
 		return QuiesceInfo{}, err
@@ -333,8 +341,14 @@ func (db *DB) quiesceHeld(ctx context.Context, drained <-chan struct{}, spaces [
 	info := QuiesceInfo{ID: newQuiesceID(), Time: time.Now().UTC()}
 	records := make([]SnapshotDataspace, len(spaces))
 	errs := make([]error, len(spaces))
+	// In parallel, except under SerialMaintenance, where the order of
+	// file operations must depend only on the workload (crash testing).
 	var wg sync.WaitGroup
 	for i, ds := range spaces {
+		if db.opts.SerialMaintenance {
+			records[i], errs[i] = ds.quiesceOne(ctx, info)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -384,11 +398,29 @@ func (ds *Dataspace) quiesceOne(ctx context.Context, info QuiesceInfo) (Snapshot
 		return SnapshotDataspace{}, err
 	}
 	// Everything acknowledged is in the log; make sure every segment is
-	// durable, catching a sync failure reported late (I5).
-	if err := ds.log.Confirm(0); err != nil {
-		return SnapshotDataspace{}, ds.failStop(fmt.Errorf("quiesce: sync the log: %w", err))
+	// durable (an interval policy's writes too), catching a sync failure
+	// reported late (I5), and take the checkpoint's state: on the writer
+	// goroutine, which owns the log, once its pipeline is empty.
+	var c checkpointState
+	var confirmErr error
+	done := make(chan struct{})
+	task := func() {
+		defer close(done)
+		if confirmErr = ds.log.Confirm(0); confirmErr == nil {
+			c = ds.snapshot()
+		}
 	}
-	c := ds.snapshot()
+	select {
+	case ds.tasks <- task:
+		<-done
+	case <-ds.done:
+		return SnapshotDataspace{}, ds.stoppedErr()
+	case <-ctx.Done():
+		return SnapshotDataspace{}, dsError(ds.name, fmt.Errorf("waiting for the writer: %w", ctx.Err()))
+	}
+	if confirmErr != nil {
+		return SnapshotDataspace{}, ds.failStop(fmt.Errorf("quiesce: sync the log: %w", confirmErr))
+	}
 	if err := ds.writeCheckpoint(c); err != nil {
 		return SnapshotDataspace{}, ds.failStop(fmt.Errorf("quiesce: checkpoint: %w", err))
 	}

@@ -163,6 +163,7 @@ func (r *runner) checkRestart(efs vfs.FS) {
 			r.violate("I4: dataspace %q appeared without ever being created", name)
 		}
 	}
+	r.checkSnapshotMeta(db, "restart") // quiesce.go
 }
 
 // judgeStopped decides whether a dataspace may refuse to serve after a

@@ -20,12 +20,14 @@ const (
 	kDrop
 	kReopen
 	kCompact
+	kQuiesce // quiesce.go
+	kResume
 )
 
 var opKindNames = [...]string{
 	kPut: "put", kCAS: "cas", kDelete: "del", kBatch: "batch", kIncr: "incr",
 	kGet: "get", kScan: "scan", kCreate: "create", kDrop: "drop", kReopen: "reopen",
-	kCompact: "compact",
+	kCompact: "compact", kQuiesce: "quiesce", kResume: "resume",
 }
 
 func (k opKind) String() string { return opKindNames[k] }

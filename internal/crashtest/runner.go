@@ -178,6 +178,7 @@ type runner struct {
 	eioFired   bool
 	eioRound   int
 	damage     *damageSpec
+	quiesce    quiesceModel // quiesce.go
 }
 
 var discardLogger = slog.New(slog.DiscardHandler)
@@ -302,6 +303,7 @@ func (r *runner) workload() {
 // reopenStopped reopens every dataspace the failure stopped and checks
 // what each recovered: one state.
 func (r *runner) reopenStopped() {
+	r.resumeBeforeAdmin()
 	var ops []*opRec
 	for _, name := range r.order {
 		sp := r.spaces[name]
@@ -359,6 +361,9 @@ func (r *runner) genAdmin() *opRec {
 		if r.spaces[name].exist == exYes && r.handles[name] != nil {
 			live = append(live, name)
 		}
+	}
+	if o := r.genQuiesce(); o != nil { // quiesce.go
+		return o
 	}
 	x := r.rng.IntN(100)
 	switch {
@@ -655,6 +660,10 @@ func (r *runner) execRound(ops []*opRec) {
 func (r *runner) exec(o *opRec) {
 	ctx := context.Background()
 	defer func() { o.down = r.fsys.Down() }()
+	if o.kind.isQuiesce() {
+		r.execQuiesce(o)
+		return
+	}
 	switch o.kind {
 	case kCreate:
 		opts := holdfast.DataspaceOptions{}
@@ -818,6 +827,10 @@ func (r *runner) checkStopErr(sp *spaceModel, o *opRec) {
 
 // judge checks one op's answer against the model and records it.
 func (r *runner) judge(o *opRec) {
+	if o.kind.isQuiesce() {
+		r.judgeQuiesce(o)
+		return
+	}
 	sp := r.spaces[o.space]
 	switch o.kind {
 	case kCreate:
@@ -887,7 +900,8 @@ func (r *runner) judgeWrite(sp *spaceModel, o *opRec) {
 			r.violate("I5: %s: dataspace %q accepted a write after it reported a fail-stop", o, o.space)
 		}
 	}
-	if o.err != nil && !o.down && !errors.Is(o.err, holdfast.ErrVersionMismatch) {
+	quiesced := r.judgeQuiescedWrite(o)
+	if o.err != nil && !o.down && !errors.Is(o.err, holdfast.ErrVersionMismatch) && !quiesced {
 		r.checkStopErr(sp, o)
 	}
 	if o.err != nil && (errors.Is(o.err, holdfast.ErrFailStop) || errors.Is(o.err, holdfast.ErrOutcomeUnknown) || errors.Is(o.err, holdfast.ErrCorrupt)) {
