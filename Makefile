@@ -1,12 +1,18 @@
 # holdfast — the two commands a new user needs are `make run` and `make test`.
 # Both work from a clean clone: Go fetches modules itself, and
 # scripts/install-test-deps.sh installs the system tools the tests use.
+# `make bench` measures holdfast against its peers and the disk (see
+# docs/benchmarks.md); `make bench BENCH_QUICK=1` is a short smoke run.
 
 GO        ?= go
 FUZZTIME  ?= 20s
 DATA      ?= ./holdfast-data
+# BENCH_QUICK=1 makes `make bench` a short smoke run; BENCH_FLAGS passes
+# more flags to holdfast-bench run (e.g. -only put,read or -engines holdfast,pebble).
+BENCH_QUICK ?=
+BENCH_FLAGS ?=
 
-.PHONY: run test test-deps vet unit crashtest fuzz build clean
+.PHONY: run test test-deps vet unit crashtest fuzz build clean bench bench-deps bench-report
 
 ## run: build holdfast and run the server on its embedded default
 ## (data in ./holdfast-data, HTTP on 127.0.0.1:7070, RESP on 127.0.0.1:6380)
@@ -43,6 +49,21 @@ fuzz:
 
 build:
 	$(GO) build -o bin/holdfast ./cmd/holdfast
+
+## bench: install the peer servers, run every benchmark against peers and the
+## physical limit, and write docs/benchmarks.md, docs/bench/*.png, *.csv and
+## results.json. The benchmarks live in bench/, a Go module of their own, so
+## the peer databases never enter holdfast's go.mod.
+bench: bench-deps
+	cd bench && $(GO) build -o holdfast-bench .
+	cd bench && ./holdfast-bench run $(if $(BENCH_QUICK),-quick) $(BENCH_FLAGS) -out ../docs/bench -report ../docs/benchmarks.md
+
+bench-deps:
+	bash scripts/install-bench-deps.sh
+
+## bench-report: regenerate docs/benchmarks.md and the charts from docs/bench/results.json
+bench-report:
+	cd bench && $(GO) build -o holdfast-bench . && ./holdfast-bench report -out ../docs/bench -report ../docs/benchmarks.md
 
 clean:
 	rm -rf bin
