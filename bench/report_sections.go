@@ -230,8 +230,8 @@ func writeRedis(md *bytes.Buffer, s *summary, ch *chartWriter) {
 	p := s.res.Plan
 	w("### Server: holdfast vs Redis (appendfsync always), redis-benchmark\n\n")
 	w("`redis-benchmark -c C -n N -r %s -d %d -t set|get -P 1|16 --csv` against each server in turn (16-byte keys `key:NNNNNNNNNNNN`, 100-byte values). "+
-		"Requests per test: %v by client count, ×4 with -P 16. Latency is redis-benchmark's own (p50, p99), in µs. Server CPU and written bytes are the server process's "+
-		"(`/proc/PID/stat`, `/proc/PID/io`) per request.\n\n", redisRandomKeys, valueBytes, p.RedisRequests)
+		"Requests per test (-n) by client count: %s; four times as many with -P 16. Latency is redis-benchmark's own (p50, p99), in µs. Server CPU and written bytes are the server process's "+
+		"(`/proc/PID/stat`, `/proc/PID/io`; CPU is counted in 10 ms ticks) per request.\n\n", redisRandomKeys, valueBytes, requestCounts(p))
 	w("| test | -P | -c | holdfast req/s | redis req/s | holdfast ÷ redis | holdfast p50 / p99 µs | redis p50 / p99 µs | server CPU µs/req (h / r) | server written B/req (h / r) |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	var ss []series
 	for _, test := range []string{"SET", "GET"} {
@@ -257,6 +257,14 @@ func writeRedis(md *bytes.Buffer, s *summary, ch *chartWriter) {
 	}
 	w("\n%s", ch.line("redis-set", chartSpec{title: "Durable SET through redis-benchmark: throughput vs clients", xLabel: "clients (-c)", yLabel: "SET/s (log)",
 		logX: true, logY: true, xTicks: xs(p.RedisClients)}, ss, "runs.csv rows with kind=redis-benchmark, variant SET P=1|16"))
+}
+
+func requestCounts(p plan) string {
+	var parts []string
+	for _, c := range p.RedisClients {
+		parts = append(parts, fmt.Sprintf("-c %d: %s", c, num(float64(p.RedisRequests[c]))))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func writeEtcd(md *bytes.Buffer, s *summary, ch *chartWriter) {
@@ -362,13 +370,13 @@ func writeLosses(md *bytes.Buffer, s *summary) {
 	for _, t := range []string{"SET", "GET"} {
 		for _, pl := range p.RedisPipeline {
 			for _, c := range p.RedisClients {
-				cmp("server", gkey{Kind: "redis-benchmark", Variant: fmt.Sprintf("%s P=%d", t, pl), Clients: c}, "redis", ops, true,
+				cmp("server-"+strings.ToLower(t), gkey{Kind: "redis-benchmark", Variant: fmt.Sprintf("%s P=%d", t, pl), Clients: c}, "redis", ops, true,
 					fmt.Sprintf("redis-benchmark %s -P %d -c %d", t, pl, c), "req/s")
 			}
 		}
 	}
 	for _, c := range p.EtcdClients {
-		cmp("server", gkey{Kind: "etcd-load", Clients: c}, "etcd", ops, true, fmt.Sprintf("writes/s vs etcd, %s", plural(c, "client")), "ops/s")
+		cmp("server-etcd", gkey{Kind: "etcd-load", Clients: c}, "etcd", ops, true, fmt.Sprintf("writes/s vs etcd, %s", plural(c, "client")), "ops/s")
 	}
 
 	w("### Where holdfast loses, and why\n\n")
@@ -376,25 +384,32 @@ func writeLosses(md *bytes.Buffer, s *summary) {
 		"The causes after each group are what is known from holdfast's design and from the engine's own profiles (the engine benchmarks further down); " +
 		"where a cause was not verified in this run, it says so.\n\n")
 	why := map[string]string{
-		"put": "A one-writer durable Put costs one 4 KiB O_DIRECT log write and one fdatasync; an engine that syncs with less (a buffered append of only the new bytes) can be faster per sync on some file systems. " +
-			"With many writers, holdfast's writer goroutine handles one group at a time (encode, write, fdatasync, apply to the index, reply), so the next group does not form during the sync; " +
-			"engines with a pipelined commit (Pebble's commit pipeline, Badger's write channel) overlap those steps. On 2 cores, CPU per Put also caps throughput.",
+		"put": "At one writer every engine pays one sync per Put; holdfast writes each group to its log with O_DIRECT in whole 4 KiB pages and then calls fdatasync, " +
+			"so its floor is the append-direct or prealloc-direct latency of the physical limit, and an engine whose sync is cheaper on this file system can be ahead. " +
+			"With many writers the figure depends on how many Puts share one sync (group commit) and, once the disk is no longer the bottleneck, on CPU per Put: " +
+			"on 2 cores the load generator, GC and the engine share the CPU (compare the CPU µs/op column). The causes known from holdfast's own profiles are listed " +
+			"in the engine benchmarks below (allocations per Put, the index update); this run did not profile.",
 		"put-lat": "Tail latency of durable writes follows the disk's fdatasync tail (see the physical limit's p99) and, for holdfast, automatic compaction, which can stall single Puts (engine findings below).",
 		"put-bytes": "holdfast writes the log with O_DIRECT in whole 4 KiB pages: a group of few Puts still writes (at least) a page, so with few writers the bytes written per Put are about 4 KiB divided by the group size. " +
 			"Engines that append through the page cache write only the new bytes (the file system still writes whole blocks on fdatasync, which /proc/self/io charges differently).",
 		"put-cpu": "CPU per Put includes the load generator, GC and the writer goroutine; holdfast's allocations per Put (about 14, see the engine benchmarks) and the index update under the write lock are the known costs.",
 		"read": "holdfast keeps values larger than `InlineValueMaxBytes` (64 B; these are 100 B) only in the log, and every Get reads its record from the device with O_DIRECT and verifies its checksum, " +
 			"by design (I2, I4, I5: never serve a page-cache copy that may not be what the device holds). The peers serve these reads from the page cache or their own caches, warm here. " +
-			"Worse, a bulk-loaded value lives in the record of its whole batch (here batches of the load's size), and a Get reads and verifies that whole record; a scan does so per key. " +
+			"Worse, a bulk-loaded value lives in the record of its whole batch (here " + num(float64(p.LoadBatch)) + " keys), and a Get reads and verifies that whole record; a scan does so per key. " +
 			"Values written by single Puts are read far faster (the engine benchmarks below: 65 µs vs 1.1 ms per Get for 1,000-key batches).",
 		"load":   "A bulk load is one `Apply` per batch: holdfast encodes the batch as one record, writes it with O_DIRECT and inserts every key into its in-memory index under the write lock.",
 		"disk":   "holdfast's log is preallocated in 64 MiB segments and padded to 4 KiB pages per group, and it does not compress; the disk figure counts allocated blocks, so a partly filled segment counts whole.",
 		"open":   "holdfast rebuilds its in-memory index at open: from a checkpoint written at clean close plus the log after it, and the rest of the log is verified in the background after Open returns.",
 		"memory": "holdfast keeps every key and its location (and values up to 64 B) in an in-memory B-tree, so resident memory grows with the number of keys; bbolt's and SQLite's memory is mostly page cache mapped into the process or a bounded cache.",
-		"server": "The server figures include the RESP front end and its connection handling on the same 2 cores as the load generator; with pipelining, Redis answers a whole pipeline after one AOF fsync.",
+		"server-set": "holdfast's RESP server runs a connection's commands one at a time, in order (internal/resp, package doc), so each SET of a pipeline waits for a durable group of its own; " +
+			"Redis executes all the commands it has read and writes and fsyncs the AOF once before replying to them (appendfsync always syncs once per event-loop iteration), so one fsync covers a whole pipeline. " +
+			"Without pipelining, both group the writes of concurrent connections; the server process's CPU per request is in the table.",
+		"server-get": "A GET of a 100-byte value reads it from the log on the device with O_DIRECT (see reads above), while Redis serves it from memory. " +
+			"Keys are drawn from 1,000,000 (-r), so GETs of keys no SET wrote are misses on both servers.",
+		"server-etcd": "etcd and holdfast both acknowledge only after fdatasync; the difference is the request path (gRPC and Raft in etcd, RESP in holdfast) and how writes are grouped.",
 	}
 	lost := false
-	for _, kind := range []string{"put", "put-lat", "put-bytes", "put-cpu", "read", "load", "disk", "open", "memory", "server"} {
+	for _, kind := range []string{"put", "put-lat", "put-bytes", "put-cpu", "read", "load", "disk", "open", "memory", "server-set", "server-get", "server-etcd"} {
 		ls := byKind[kind]
 		if len(ls) == 0 {
 			continue
