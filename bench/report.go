@@ -239,10 +239,12 @@ func writeReport(res results, out, report string) error {
 
 	w("%s\n\n## Peers and the physical limit\n\n", beginMarker)
 	if res.Plan.Quick {
-		w("> **Smoke run, not a measurement to quote.** This section comes from `%s` (quick mode: %v per durable-write figure, %s keys for reads), "+
-			"taken on a shared 2-core machine while other engineers were compiling and testing (load average %s at the start, %s at the end). "+
-			"It shows that the harness works end to end; the figures are noisy. The full run is `make bench` on a quiet machine.\n\n",
-			res.Command, res.Plan.PutDuration, num(float64(res.Plan.ReadKeys)), res.Machine.LoadAvg, res.Machine.LoadAvgEnd)
+		w("> **Smoke run, not a measurement to quote.** This section comes from `%s` (quick mode: %v per durable-write figure, %s keys for reads, "+
+			"%s keys at most for open time). It shows that the harness works end to end; quick-mode figures are short and noisy. "+
+			"The load average (1, 5, 15 min) was %s at the start and %s at the end, on %d cores: above %d, other work was competing for the CPU during the run. "+
+			"The figures to quote come from the full `make bench` on a quiet machine.\n\n",
+			res.Command, res.Plan.PutDuration, num(float64(res.Plan.ReadKeys)), num(float64(slices.Max(res.Plan.Sizes))), res.Machine.LoadAvg, res.Machine.LoadAvgEnd,
+			res.Machine.Cores, res.Machine.Cores)
 	}
 	start, _ := time.Parse(time.RFC3339, res.Started)
 	end, _ := time.Parse(time.RFC3339, res.Finished)

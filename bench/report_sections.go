@@ -180,7 +180,7 @@ func writeLoads(md *bytes.Buffer, s *summary, ch *chartWriter) {
 		"RSS figures are **what the engine added**: VmRSS minus the same process's VmRSS before it opened the engine (the Go runtime and the benchmark executable mapped, about %s MiB). "+
 		"The anon / file split of the whole process's RSS after open shows how much is heap and how much is mapped files (bbolt maps its file; so do Badger's tables).\n\n",
 		num(float64(p.LoadBatch)), num(s.baseRSS()/(1<<20)))
-	w("| keys | engine | load keys/s | disk MiB | disk B/key | RSS added by load MiB | open s | RSS added by open MiB | process RSS after open, anon / file MiB |\n|---|---|---|---|---|---|---|---|---|\n")
+	w("| keys | engine | load keys/s | load written B/key | load CPU µs/key | disk MiB | disk B/key | RSS added by load MiB | open s | RSS added by open MiB | process RSS after open, anon / file MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	const mibB = 1 << 20
 	for _, n := range p.Sizes {
 		for _, e := range names {
@@ -192,7 +192,8 @@ func writeLoads(md *bytes.Buffer, s *summary, ch *chartWriter) {
 			open := s.get(ok, func(r record) float64 { return r.Seconds })
 			anon := s.get(ok, func(r record) float64 { return float64(r.RSSAnonBytes) })
 			file := s.get(ok, func(r record) float64 { return float64(r.RSSFileBytes) })
-			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", num(float64(n)), e, cell(s.get(lk, ops), 1),
+			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", num(float64(n)), e, cell(s.get(lk, ops), 1),
+				cell(s.get(lk, wbytes), 1), cell(s.get(lk, cpu), 1),
 				cell(s.get(lk, func(r record) float64 { return float64(r.DiskBytes) }), 1.0/mibB),
 				cell(s.get(lk, func(r record) float64 { return float64(r.DiskBytes) / float64(n) }), 1),
 				cell(s.get(lk, rssAdded), 1.0/mibB),
@@ -230,7 +231,7 @@ func writeRedis(md *bytes.Buffer, s *summary, ch *chartWriter) {
 	p := s.res.Plan
 	w("### Server: holdfast vs Redis (appendfsync always), redis-benchmark\n\n")
 	w("`redis-benchmark -c C -n N -r %s -d %d -t set|get -P 1|16 --csv` against each server in turn (16-byte keys `key:NNNNNNNNNNNN`, 100-byte values). "+
-		"Requests per test (-n) by client count: %s; four times as many with -P 16. Latency is redis-benchmark's own (p50, p99), in µs. Server CPU and written bytes are the server process's "+
+		"Requests per test (-n) by client count: %s; twice as many with -P 16. Latency is redis-benchmark's own (p50, p99), in µs. Server CPU and written bytes are the server process's "+
 		"(`/proc/PID/stat`, `/proc/PID/io`; CPU is counted in 10 ms ticks) per request.\n\n", redisRandomKeys, valueBytes, requestCounts(p))
 	w("| test | -P | -c | holdfast req/s | redis req/s | holdfast ÷ redis | holdfast p50 / p99 µs | redis p50 / p99 µs | server CPU µs/req (h / r) | server written B/req (h / r) |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	var ss []series

@@ -39,7 +39,7 @@ type plan struct {
 	Server        bool          `json:"server"`
 	RedisClients  []int         `json:"redis_clients"`
 	RedisPipeline []int         `json:"redis_pipeline"`
-	RedisRequests map[int]int   `json:"redis_requests"` // per client count
+	RedisRequests map[int]int   `json:"redis_requests"` // per client count; twice as many with pipelining
 	EtcdClients   []int         `json:"etcd_clients"`
 	EtcdDuration  time.Duration `json:"etcd_duration_ns"`
 }
@@ -60,7 +60,7 @@ func fullPlan() plan {
 		Server:        true,
 		RedisClients:  []int{1, 50, 256},
 		RedisPipeline: []int{1, 16},
-		RedisRequests: map[int]int{1: 20_000, 50: 100_000, 256: 200_000},
+		RedisRequests: map[int]int{1: 10_000, 50: 50_000, 256: 100_000},
 		EtcdClients:   []int{1, 64, 256},
 		EtcdDuration:  4 * time.Second,
 	}
@@ -75,7 +75,7 @@ func quickPlan() plan {
 	p.Sizes = []int64{10_000, 50_000, 200_000}
 	p.LimitSamples = 300
 	p.DirectMiB = 32
-	p.RedisRequests = map[int]int{1: 2000, 50: 10_000, 256: 20_000}
+	p.RedisRequests = map[int]int{1: 1000, 50: 5000, 256: 10_000}
 	p.EtcdDuration = time.Second
 	return p
 }

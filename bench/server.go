@@ -305,7 +305,7 @@ func (r *runner) servers() {
 func (r *runner) redisBenchmark(round int, name string, s *serverProc, addr [2]string, test string, clients, pipeline int) {
 	n := r.plan.RedisRequests[clients]
 	if pipeline > 1 {
-		n *= 4
+		n *= 2
 	}
 	args := []string{"-h", addr[0], "-p", addr[1], "-c", strconv.Itoa(clients), "-n", strconv.Itoa(n),
 		"-r", redisRandomKeys, "-d", strconv.Itoa(valueBytes), "-t", test, "-P", strconv.Itoa(pipeline), "--csv"}
