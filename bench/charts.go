@@ -2,6 +2,7 @@ package main
 
 import (
 	"image/color"
+	"math"
 	"strconv"
 	"strings"
 
@@ -115,6 +116,13 @@ func lineChart(c chartSpec, ss []series, colorOf func(string) color.Color) error
 		bars.Color = col
 		p.Add(line, points, bars)
 		p.Legend.Add(s.name, line, points)
+	}
+	// Headroom above the data for the legend, which sits top left.
+	const legendShare = 0.4
+	if c.logY && p.Y.Min > 0 && p.Y.Max > p.Y.Min {
+		p.Y.Max *= math.Pow(p.Y.Max/p.Y.Min, legendShare)
+	} else {
+		p.Y.Max += legendShare * (p.Y.Max - p.Y.Min)
 	}
 	return p.Save(8*vg.Inch, 5*vg.Inch, c.path)
 }

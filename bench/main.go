@@ -56,6 +56,15 @@ func parseInts(s string) []int {
 	return out
 }
 
+// listInts writes numbers as prose: "1, 16, 64 and 256".
+func listInts(ns []int) string {
+	s := strings.Split(joinInts(ns), ",")
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
 func joinInts(ns []int) string {
 	s := make([]string, len(ns))
 	for i, n := range ns {

@@ -284,12 +284,12 @@ func writeReport(res results, out, report string) error {
 		"(`VmRSS` after `runtime.GC` and `debug.FreeOSMemory`, including file pages an engine maps) belong to that workload alone.\n")
 	w("- **Durable writes.** 16-byte keys, 100-byte values (cut from random bytes, so nothing compresses), keys drawn uniformly at random from 2^40 (practically every Put inserts), "+
 		"into a new empty database, from %s concurrent writers for %v per run; every Put returns only once durable. Latency is per Put, percentiles by nearest rank over all Puts of the run.\n",
-		joinInts(p.Writers), p.PutDuration)
+		listInts(p.Writers), p.PutDuration)
 	w("- **Loads, reads and scans.** Keys 0…N−1 as 16 hexadecimal digits (key order is index order) with 100-byte values, bulk-loaded in key order in durable batches of %s keys "+
 		"(one transaction, batch or `Apply` each) into a new database, which is then closed. A new process opens it, reads one key (open time = Open + that first read), "+
 		"then runs uniformly random Gets from %s readers for %v each, then 100-key scans from random start keys (one reader, %v). "+
 		"At %s keys this is repeated every round; larger sizes are loaded once per engine and opened once per round (their load figures are one run).\n",
-		num(float64(p.LoadBatch)), joinInts(p.Readers), p.ReadDuration, p.ReadDuration, num(float64(p.ReadKeys)))
+		num(float64(p.LoadBatch)), listInts(p.Readers), p.ReadDuration, p.ReadDuration, num(float64(p.ReadKeys)))
 	w("- **The page cache is warm** for reads and opens (the data was just written); nothing drops caches, because the machine is shared.\n")
 	w("- **Physical limit.** In the same scratch directory: the latency of one 4 KiB write followed by `fdatasync`, %s samples in each of three variants "+
 		"(append through the page cache; append with O_DIRECT; O_DIRECT into space reserved by `fallocate`), and sequential O_DIRECT write bandwidth (%d MiB in 1 MiB writes, one `fdatasync`). "+

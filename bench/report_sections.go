@@ -390,18 +390,19 @@ func writeLosses(md *bytes.Buffer, s *summary) {
 			"With many writers the figure depends on how many Puts share one sync (group commit) and, once the disk is no longer the bottleneck, on CPU per Put: " +
 			"on 2 cores the load generator, GC and the engine share the CPU (compare the CPU µs/op column). The causes known from holdfast's own profiles are listed " +
 			"in the engine benchmarks below (allocations per Put, the index update); this run did not profile.",
-		"put-lat": "Tail latency of durable writes follows the disk's fdatasync tail (see the physical limit's p99) and, for holdfast, automatic compaction, which can stall single Puts (engine findings below).",
-		"put-bytes": "holdfast writes the log with O_DIRECT in whole 4 KiB pages: a group of few Puts still writes (at least) a page, so with few writers the bytes written per Put are about 4 KiB divided by the group size. " +
-			"Engines that append through the page cache write only the new bytes (the file system still writes whole blocks on fdatasync, which /proc/self/io charges differently).",
+		"put-lat": "Tail latency of durable writes follows the disk's fdatasync tail (see the physical limit's p99) and the machine's load. For holdfast, the engine benchmarks below saw automatic compaction stall single Puts in longer runs; whether it ran here was not checked.",
+		"put-bytes": "`/proc/self/io` counts a whole page each time a clean page is dirtied, and direct I/O by its size, so every engine that syncs after a small write is charged about 4 KiB per sync; " +
+			"bytes per Put then depend on how many Puts share a sync and on what else each commit writes (bbolt's B+tree and meta pages, SQLite's page-sized WAL frames, holdfast's 4 KiB-aligned O_DIRECT group writes).",
 		"put-cpu": "CPU per Put includes the load generator, GC and the writer goroutine; holdfast's allocations per Put (about 14, see the engine benchmarks) and the index update under the write lock are the known costs.",
 		"read": "holdfast keeps values larger than `InlineValueMaxBytes` (64 B; these are 100 B) only in the log, and every Get reads its record from the device with O_DIRECT and verifies its checksum, " +
 			"by design (I2, I4, I5: never serve a page-cache copy that may not be what the device holds). The peers serve these reads from the page cache or their own caches, warm here. " +
 			"Worse, a bulk-loaded value lives in the record of its whole batch (here " + num(float64(p.LoadBatch)) + " keys), and a Get reads and verifies that whole record; a scan does so per key. " +
 			"Values written by single Puts are read far faster (the engine benchmarks below: 65 µs vs 1.1 ms per Get for 1,000-key batches).",
-		"load":   "A bulk load is one `Apply` per batch: holdfast encodes the batch as one record, writes it with O_DIRECT and inserts every key into its in-memory index under the write lock.",
-		"disk":   "holdfast's log is preallocated in 64 MiB segments and padded to 4 KiB pages per group, and it does not compress; the disk figure counts allocated blocks, so a partly filled segment counts whole.",
-		"open":   "holdfast rebuilds its in-memory index at open: from a checkpoint written at clean close plus the log after it, and the rest of the log is verified in the background after Open returns.",
-		"memory": "holdfast keeps every key and its location (and values up to 64 B) in an in-memory B-tree, so resident memory grows with the number of keys; bbolt's and SQLite's memory is mostly page cache mapped into the process or a bounded cache.",
+		"load": "A bulk load is one `Apply` per batch: holdfast encodes the batch as one record, writes it with O_DIRECT and inserts every key into its in-memory index under the write lock.",
+		"disk": "holdfast's log is preallocated in 64 MiB segments and padded to 4 KiB pages per group, and it does not compress; the disk figure counts allocated blocks, so a partly filled segment counts whole.",
+		"open": "holdfast rebuilds its in-memory index at open: from a checkpoint written at clean close plus the log after it, and the rest of the log is verified in the background after Open returns.",
+		"memory": "holdfast keeps every key and its location (and values up to 64 B) in an in-memory B-tree, so resident memory grows with the number of keys. " +
+			"The peers keep their index on disk and hold a bounded cache (bbolt maps its file, and only the pages a read touches become resident).",
 		"server-set": "holdfast's RESP server runs a connection's commands one at a time, in order (internal/resp, package doc), so each SET of a pipeline waits for a durable group of its own; " +
 			"Redis executes all the commands it has read and writes and fsyncs the AOF once before replying to them (appendfsync always syncs once per event-loop iteration), so one fsync covers a whole pipeline. " +
 			"Without pipelining, both group the writes of concurrent connections; the server process's CPU per request is in the table.",
