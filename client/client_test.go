@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/holdfast-db/holdfast"
@@ -212,5 +213,37 @@ func TestNewRejectsBadAddresses(t *testing.T) {
 		if _, err := New(a, Options{}); err != nil {
 			t.Errorf("New(%q): %v", a, err)
 		}
+	}
+}
+
+// TestEveryServerCodeHasASentinel: each error code the server can send
+// maps to a sentinel, so errors.Is works for all of them; a code added to
+// the server without one here fails this test.
+func TestEveryServerCodeHasASentinel(t *testing.T) {
+	for code := range httpapi.Codes() {
+		if codeErrors[code] == nil {
+			t.Errorf("server code %q has no sentinel in client.codeErrors", code)
+		}
+	}
+	for code := range codeErrors {
+		if _, ok := httpapi.Codes()[code]; !ok {
+			t.Errorf("client maps %q, which the server never sends", code)
+		}
+	}
+}
+
+// TestRecovering: while the server opens its database, reads fail with
+// ErrRecovering and Ready reports the reason without an error.
+func TestRecovering(t *testing.T) {
+	srv := httptest.NewServer(httpapi.Starting("recovering: opening the data directory"))
+	defer srv.Close()
+	c, _ := New(srv.URL, Options{})
+	ctx := context.Background()
+	if _, err := c.Get(ctx, "default", []byte("k")); !errors.Is(err, ErrRecovering) {
+		t.Fatalf("Get while recovering: %v, want ErrRecovering", err)
+	}
+	r, err := c.Ready(ctx)
+	if err != nil || r.Ready || len(r.Reasons) != 1 || !strings.Contains(r.Reasons[0], "recovering") {
+		t.Fatalf("Ready while recovering: %+v, %v", r, err)
 	}
 }

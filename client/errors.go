@@ -32,6 +32,9 @@ var (
 	// ErrQuiesced: the database is quiesced for a volume snapshot (503
 	// quiesced); nothing was written. Retry after resume.
 	ErrQuiesced = errors.New("holdfast client: quiesced for a snapshot")
+	// ErrRecovering: the server is still opening the database (503
+	// recovering); retry when Ready says so.
+	ErrRecovering = errors.New("holdfast client: server is recovering")
 	// ErrInternal: the server failed in a way that has no code of its own
 	// (500 internal).
 	ErrInternal = errors.New("holdfast client: internal server error")
@@ -63,6 +66,7 @@ var codeErrors = map[string]error{
 	"too_many_connections": ErrTooManyConnections,
 	"internal":             ErrInternal,
 	"quiesced":             ErrQuiesced,
+	"recovering":           ErrRecovering,
 }
 
 // Error is an error answer from the server: its HTTP status, its stable

@@ -161,3 +161,13 @@ func TestClientVerbsUsageAndFailures(t *testing.T) {
 		}
 	}
 }
+
+// status exits 1 with the reasons while the server is not ready.
+func TestStatusNotReady(t *testing.T) {
+	srv := httptest.NewServer(httpapi.Starting("recovering: opening the data directory"))
+	defer srv.Close()
+	code, out, errOut := runCLI(t, "status", "--addr", srv.URL)
+	if code != exitProblem || !strings.Contains(out, "NOT READY: recovering") {
+		t.Fatalf("status while recovering: exit %d, %q %q", code, out, errOut)
+	}
+}

@@ -30,13 +30,20 @@ func newStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// A server that is not ready (recovering) or wants a token
+			// still gets its readiness shown; the list's error is shown
+			// in its place.
 			list, err := c.Dataspaces(ctx)
-			if err != nil && !errors.Is(err, client.ErrUnauthorized) {
+			if err != nil && ready.Ready && !errors.Is(err, client.ErrUnauthorized) {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			if cf.output == "json" {
-				if err := writeJSON(out, map[string]any{"addr": c.Addr(), "ready": ready.Ready, "reasons": ready.Reasons, "dataspaces": list}); err != nil {
+				doc := map[string]any{"addr": c.Addr(), "ready": ready.Ready, "reasons": ready.Reasons, "dataspaces": list}
+				if err != nil {
+					doc["dataspaces_error"] = err.Error()
+				}
+				if err := writeJSON(out, doc); err != nil {
 					return err
 				}
 			} else {

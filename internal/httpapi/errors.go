@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 
 	"github.com/holdfast-db/holdfast"
@@ -176,3 +177,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	// there is nobody left to tell.
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// Codes returns every error code with its HTTP status (a copy), so
+// clients can check they know them all.
+func Codes() map[string]int { return maps.Clone(codeStatus) }
