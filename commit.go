@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 // request is one client write on its way to the writer goroutine.
 type request struct {
 	ops       []op
+	one       [1]op // backs ops for single-key writes (one allocation less)
 	requestID string
 	cond      condition
 	// incr, when set, makes the request an increment of ops[0].key by
@@ -81,7 +83,9 @@ func (ds *Dataspace) Put(ctx context.Context, key, value []byte, opts ...WriteOp
 	if err := ds.limits.checkValue(value); err != nil {
 		return 0, err
 	}
-	r := &request{ops: []op{{kind: opPut, key: clone(key), value: clone(value)}}}
+	r := &request{}
+	r.one[0] = op{kind: opPut, key: clone(key), value: clone(value)}
+	r.ops = r.one[:]
 	for _, o := range opts {
 		o(r)
 	}
@@ -101,7 +105,9 @@ func (ds *Dataspace) Delete(ctx context.Context, key []byte, opts ...WriteOption
 	if err := ds.limits.checkKey(key); err != nil {
 		return false, 0, err
 	}
-	r := &request{ops: []op{{kind: opDelete, key: clone(key)}}}
+	r := &request{}
+	r.one[0] = op{kind: opDelete, key: clone(key)}
+	r.ops = r.one[:]
 	for _, o := range opts {
 		o(r)
 	}
@@ -116,7 +122,9 @@ func (ds *Dataspace) Incr(ctx context.Context, key []byte, delta int64, opts ...
 	if err := ds.limits.checkKey(key); err != nil {
 		return 0, 0, err
 	}
-	r := &request{ops: []op{{kind: opPut, key: clone(key)}}, incr: true, delta: delta}
+	r := &request{incr: true, delta: delta}
+	r.one[0] = op{kind: opPut, key: clone(key)}
+	r.ops = r.one[:]
 	for _, o := range opts {
 		o(r)
 	}
@@ -163,7 +171,8 @@ func (ds *Dataspace) Apply(ctx context.Context, b *Batch, opts ...WriteOption) (
 			return 0, err
 		}
 	}
-	r := &request{ops: b.ops}
+	// The writer annotates the ops it plans; the Batch stays the caller's.
+	r := &request{ops: slices.Clone(b.ops)}
 	for _, o := range opts {
 		o(r)
 	}
@@ -376,8 +385,9 @@ type group struct {
 type planned struct {
 	r       *request
 	rep     reply
-	payload *recordPayload // nil: nothing to write
-	dupOf   *planned       // an earlier, unpublished write with the same request id
+	payload recordPayload // what it writes, when write is set
+	write   bool
+	dupOf   *planned // an earlier, unpublished write with the same request id
 }
 
 // enqueue plans and writes the group that r starts, then hands it to the
@@ -467,8 +477,8 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		ds.answer(g, err)
 		return nil, false
 	}
-	var recs []wal.Record
 	next := ds.log.Position().NextSeq
+	first, size := next, 0
 	for i := range g.plans {
 		pl := &g.plans[i]
 		r := pl.r
@@ -482,29 +492,42 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 				continue
 			}
 		}
-		payload, rep := ds.plan(r, ds.overlay)
-		if rep.err != nil || payload == nil {
+		payload, write, rep := ds.plan(r, ds.overlay)
+		if rep.err != nil || !write {
 			pl.rep = rep
 			continue
 		}
 		rep.seq = next
 		next++
 		pl.rep = rep
-		pl.payload = payload
+		pl.payload, pl.write = payload, true
+		size += payload.encodedSize()
 		if r.requestID != "" {
 			ds.inflightIDs[r.requestID] = pl
 		}
-		recs = append(recs, wal.Record{Seq: rep.seq, Payload: payload.encode()})
-		// Later requests see this one's effect.
-		for _, o := range payload.ops {
-			ds.overlay[string(o.key)] = pendingKey{exists: o.kind == opPut, seq: rep.seq, value: o.value, known: true}
+		// Later requests see this one's effect. The key's string is
+		// made once, for the overlay and the index.
+		for j := range pl.payload.ops {
+			o := &pl.payload.ops[j]
+			o.str = string(o.key)
+			ds.overlay[o.str] = pendingKey{exists: o.kind == opPut, seq: rep.seq, value: o.value, known: true}
 		}
 	}
-	g.recs = len(recs)
+	g.recs = int(next - first)
 	if g.recs == 0 {
 		return g, true
 	}
 	g.lastSeq = next - 1
+	// One buffer holds the group's encoded records.
+	recs := make([]wal.Record, 0, g.recs)
+	buf := make([]byte, 0, size)
+	for i := range g.plans {
+		if pl := &g.plans[i]; pl.write {
+			start := len(buf)
+			buf = pl.payload.appendTo(buf)
+			recs = append(recs, wal.Record{Seq: pl.rep.seq, Payload: buf[start:len(buf):len(buf)]})
+		}
+	}
 	positions, err := ds.log.AppendGroup(recs, false)
 	if err != nil {
 		// The group may or may not be on the device: its writers learn
@@ -531,8 +554,8 @@ func (ds *Dataspace) finish(g *group) bool {
 		ds.mu.Lock()
 		k := 0
 		for i := range g.plans {
-			if g.plans[i].payload != nil {
-				ds.apply(g.plans[i].rep.seq, g.positions[k], g.plans[i].payload)
+			if g.plans[i].write {
+				ds.apply(g.plans[i].rep.seq, g.positions[k], &g.plans[i].payload)
 				k++
 			}
 		}
@@ -540,7 +563,7 @@ func (ds *Dataspace) finish(g *group) bool {
 	}
 	for i := range g.plans {
 		pl := &g.plans[i]
-		if pl.payload != nil {
+		if pl.write {
 			ds.forget(pl, g.lastSeq)
 		}
 		if pl.dupOf != nil {
@@ -556,8 +579,8 @@ func (ds *Dataspace) finish(g *group) bool {
 // request ids; the index and the dedup table now answer for it.
 func (ds *Dataspace) forget(pl *planned, published uint64) {
 	for _, o := range pl.payload.ops {
-		if p, ok := ds.overlay[string(o.key)]; ok && p.seq <= published {
-			delete(ds.overlay, string(o.key))
+		if p, ok := ds.overlay[o.str]; ok && p.seq <= published {
+			delete(ds.overlay, o.str)
 		}
 	}
 	if id := pl.r.requestID; id != "" && ds.inflightIDs[id] == pl {
@@ -571,7 +594,7 @@ func (ds *Dataspace) forget(pl *planned, published uint64) {
 func (ds *Dataspace) answer(g *group, cause error) {
 	for i := range g.plans {
 		pl := &g.plans[i]
-		if pl.payload != nil || pl.dupOf != nil {
+		if pl.write || pl.dupOf != nil {
 			pl.rep = reply{err: fmt.Errorf("%w: %w", ErrOutcomeUnknown, cause)}
 		} else {
 			pl.rep = reply{err: cause}
@@ -608,13 +631,13 @@ func (ds *Dataspace) checkpointDue() bool {
 }
 
 // plan checks a request's condition against the current state and builds
-// its record payload; a nil payload with no error is a no-op (deleting a
-// missing key).
-func (ds *Dataspace) plan(r *request, pending map[string]pendingKey) (*recordPayload, reply) {
+// its record payload; write is false for a no-op (deleting a missing key)
+// and for a failed condition.
+func (ds *Dataspace) plan(r *request, pending map[string]pendingKey) (_ recordPayload, write bool, _ reply) {
 	if r.cond.kind != condNone || r.incr || (len(r.ops) == 1 && r.ops[0].kind == opDelete) {
 		cur, err := ds.current(r.ops[0].key, pending, r.incr)
 		if err != nil {
-			return nil, reply{err: err}
+			return recordPayload{}, false, reply{err: err}
 		}
 		switch r.cond.kind {
 		case condIfVersion:
@@ -623,41 +646,41 @@ func (ds *Dataspace) plan(r *request, pending map[string]pendingKey) (*recordPay
 				have = cur.seq
 			}
 			if have != r.cond.version {
-				return nil, reply{err: fmt.Errorf("%w: key %q is at version %d, not %d", ErrVersionMismatch, r.ops[0].key, have, r.cond.version)}
+				return recordPayload{}, false, reply{err: fmt.Errorf("%w: key %q is at version %d, not %d", ErrVersionMismatch, r.ops[0].key, have, r.cond.version)}
 			}
 		case condIfAbsent:
 			if cur.exists {
-				return nil, reply{err: fmt.Errorf("%w: key %q", ErrExists, r.ops[0].key)}
+				return recordPayload{}, false, reply{err: fmt.Errorf("%w: key %q", ErrExists, r.ops[0].key)}
 			}
 		case condIfExists:
 			if !cur.exists {
-				return nil, reply{err: fmt.Errorf("%w: key %q", ErrNotFound, r.ops[0].key)}
+				return recordPayload{}, false, reply{err: fmt.Errorf("%w: key %q", ErrNotFound, r.ops[0].key)}
 			}
 		}
 		if len(r.ops) == 1 && r.ops[0].kind == opDelete && !r.incr {
 			if !cur.exists {
-				return nil, reply{existed: false}
+				return recordPayload{}, false, reply{existed: false}
 			}
-			return &recordPayload{requestID: r.requestID, ops: r.ops}, reply{existed: true}
+			return recordPayload{requestID: r.requestID, ops: r.ops}, true, reply{existed: true}
 		}
 		if r.incr {
 			var n int64
 			if cur.exists {
 				v, err := strconv.ParseInt(string(cur.value), 10, 64)
 				if err != nil {
-					return nil, reply{err: fmt.Errorf("%w: key %q", ErrNotInteger, r.ops[0].key)}
+					return recordPayload{}, false, reply{err: fmt.Errorf("%w: key %q", ErrNotInteger, r.ops[0].key)}
 				}
 				n = v
 			}
 			sum := n + r.delta
 			if (r.delta > 0 && sum < n) || (r.delta < 0 && sum > n) {
-				return nil, reply{err: fmt.Errorf("%w: %w: key %q: %d%+d", ErrNotInteger, ErrOverflow, r.ops[0].key, n, r.delta)}
+				return recordPayload{}, false, reply{err: fmt.Errorf("%w: %w: key %q: %d%+d", ErrNotInteger, ErrOverflow, r.ops[0].key, n, r.delta)}
 			}
 			ops := []op{{kind: opPut, key: r.ops[0].key, value: []byte(strconv.FormatInt(sum, 10))}}
-			return &recordPayload{requestID: r.requestID, ops: ops}, reply{intValue: sum}
+			return recordPayload{requestID: r.requestID, ops: ops}, true, reply{intValue: sum}
 		}
 	}
-	return &recordPayload{requestID: r.requestID, ops: r.ops}, reply{}
+	return recordPayload{requestID: r.requestID, ops: r.ops}, true, reply{}
 }
 
 // current returns key's state including the group's planned writes. With

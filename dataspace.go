@@ -305,7 +305,10 @@ func recoverLog(db *DB, dir string, start wal.Position, fn func(wal.Record, wal.
 // for writing (or is recovering, before any reader exists).
 func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 	for i, o := range p.ops {
-		key := string(o.key)
+		key := o.str
+		if key == "" {
+			key = string(o.key)
+		}
 		if o.kind == opDelete {
 			if old, ok := ds.index.Delete(&entry{key: key}); ok {
 				ds.keyBytes -= int64(len(old.key)) + int64(old.size)

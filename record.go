@@ -57,6 +57,9 @@ type op struct {
 	version uint64 // relocated records only
 	key     []byte
 	value   []byte
+	// str is key as a string, once the writer has made it (the overlay
+	// and the index share it); empty otherwise.
+	str string
 }
 
 type recordPayload struct {
@@ -93,8 +96,10 @@ func (r *recordPayload) encodedSize() int {
 	return n
 }
 
-func (r *recordPayload) encode() []byte {
-	b := make([]byte, 0, r.encodedSize())
+func (r *recordPayload) encode() []byte { return r.appendTo(make([]byte, 0, r.encodedSize())) }
+
+// appendTo appends the encoded payload to b.
+func (r *recordPayload) appendTo(b []byte) []byte {
 	var flags byte
 	if r.relocated {
 		flags = flagRelocated
