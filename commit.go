@@ -77,17 +77,9 @@ func IfExists() WriteOption { return func(r *request) { r.cond = condition{kind:
 // ErrVersionMismatch (IfVersion) or ErrNotFound/ErrExists (IfExists,
 // IfAbsent) and writes nothing.
 func (ds *Dataspace) Put(ctx context.Context, key, value []byte, opts ...WriteOption) (uint64, error) {
-	if err := ds.limits.checkKey(key); err != nil {
+	r, err := ds.putRequest(key, value, opts)
+	if err != nil {
 		return 0, err
-	}
-	if err := ds.limits.checkValue(value); err != nil {
-		return 0, err
-	}
-	r := &request{}
-	r.one[0] = op{kind: opPut, key: clone(key), value: clone(value)}
-	r.ops = r.one[:]
-	for _, o := range opts {
-		o(r)
 	}
 	rep, err := ds.submit(ctx, r)
 	return rep.seq, err
@@ -102,14 +94,9 @@ func (ds *Dataspace) CompareAndSwap(ctx context.Context, key []byte, expected ui
 // Delete removes key. It reports whether the key existed; deleting a
 // missing key writes nothing.
 func (ds *Dataspace) Delete(ctx context.Context, key []byte, opts ...WriteOption) (existed bool, seq uint64, err error) {
-	if err := ds.limits.checkKey(key); err != nil {
+	r, err := ds.deleteRequest(key, opts)
+	if err != nil {
 		return false, 0, err
-	}
-	r := &request{}
-	r.one[0] = op{kind: opDelete, key: clone(key)}
-	r.ops = r.one[:]
-	for _, o := range opts {
-		o(r)
 	}
 	rep, err := ds.submit(ctx, r)
 	return rep.existed, rep.seq, err
@@ -119,14 +106,9 @@ func (ds *Dataspace) Delete(ctx context.Context, key []byte, opts ...WriteOption
 // as 0), atomically, and returns the new value. A value that is not an
 // integer, or an overflow, gives ErrNotInteger and writes nothing.
 func (ds *Dataspace) Incr(ctx context.Context, key []byte, delta int64, opts ...WriteOption) (int64, uint64, error) {
-	if err := ds.limits.checkKey(key); err != nil {
+	r, err := ds.incrRequest(key, delta, opts)
+	if err != nil {
 		return 0, 0, err
-	}
-	r := &request{incr: true, delta: delta}
-	r.one[0] = op{kind: opPut, key: clone(key)}
-	r.ops = r.one[:]
-	for _, o := range opts {
-		o(r)
 	}
 	rep, err := ds.submit(ctx, r)
 	return rep.intValue, rep.seq, err
@@ -183,38 +165,105 @@ func (ds *Dataspace) Apply(ctx context.Context, b *Batch, opts ...WriteOption) (
 	return rep.seq, err
 }
 
+// putRequest, deleteRequest and incrRequest check a single-key write and
+// build its request.
+func (ds *Dataspace) putRequest(key, value []byte, opts []WriteOption) (*request, error) {
+	if err := ds.limits.checkKey(key); err != nil {
+		return nil, err
+	}
+	if err := ds.limits.checkValue(value); err != nil {
+		return nil, err
+	}
+	return singleKey(op{kind: opPut, key: clone(key), value: clone(value)}, opts), nil
+}
+
+func (ds *Dataspace) deleteRequest(key []byte, opts []WriteOption) (*request, error) {
+	if err := ds.limits.checkKey(key); err != nil {
+		return nil, err
+	}
+	return singleKey(op{kind: opDelete, key: clone(key)}, opts), nil
+}
+
+func (ds *Dataspace) incrRequest(key []byte, delta int64, opts []WriteOption) (*request, error) {
+	if err := ds.limits.checkKey(key); err != nil {
+		return nil, err
+	}
+	r := singleKey(op{kind: opPut, key: clone(key)}, opts)
+	r.incr, r.delta = true, delta
+	return r, nil
+}
+
+func singleKey(o op, opts []WriteOption) *request {
+	r := &request{}
+	r.one[0] = o
+	r.ops = r.one[:]
+	for _, opt := range opts {
+		opt(r)
+	}
+	return r
+}
+
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
 // submit hands a request to the writer and waits for its reply. Once the
 // writer has it, the caller waits for the outcome whatever ctx does: an
 // abandoned write would leave its outcome unknown to nobody.
 func (ds *Dataspace) submit(ctx context.Context, r *request) (reply, error) {
+	if err := ds.send(ctx, r); err != nil {
+		return reply{}, err
+	}
+	return ds.await(r)
+}
+
+// send checks r and queues it for the writer. When it returns nil the
+// caller must await r: the request holds the quiesce gate until then.
+// Requests sent one after another from one goroutine are applied in that
+// order (the queue is first in, first out).
+func (ds *Dataspace) send(ctx context.Context, r *request) error {
 	if len(r.requestID) > ds.limits.MaxRequestIDBytes {
-		return reply{}, fmt.Errorf("%w: request id of %d bytes exceeds %d (MaxRequestIDBytes)", ErrInvalidArgument, len(r.requestID), ds.limits.MaxRequestIDBytes)
+		return fmt.Errorf("%w: request id of %d bytes exceeds %d (MaxRequestIDBytes)", ErrInvalidArgument, len(r.requestID), ds.limits.MaxRequestIDBytes)
 	}
 	if r.cond.kind != condNone && len(r.ops) != 1 {
-		return reply{}, fmt.Errorf("%w: conditions apply to single-key writes", ErrInvalidArgument)
+		return fmt.Errorf("%w: conditions apply to single-key writes", ErrInvalidArgument)
 	}
 	r.size = recordHeadSize + len(r.requestID)
 	for _, o := range r.ops {
 		r.size += opHeadSize + len(o.key) + len(o.value)
 	}
 	if err := ds.db.quiesce.enter(ctx); err != nil { // quiesce.go: held while quiesced
-		return reply{}, dsError(ds.name, err)
+		return dsError(ds.name, err)
 	}
-	defer ds.db.quiesce.leave()
 	r.reply = make(chan reply, 1)
-	if err := ds.err(); err != nil {
-		return reply{}, err
+	err := ds.err()
+	if err == nil {
+		select {
+		case ds.reqs <- r:
+			return nil
+		case <-ds.done:
+			err = ds.stoppedErr()
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 	}
+	ds.db.quiesce.leave()
+	return err
+}
+
+// await waits for the outcome of a request send queued. A request still
+// in the queue when the writer stops was never written: it gets the
+// reason the dataspace stopped.
+func (ds *Dataspace) await(r *request) (reply, error) {
+	defer ds.db.quiesce.leave()
+	var rep reply
 	select {
-	case ds.reqs <- r:
+	case rep = <-r.reply:
 	case <-ds.done:
-		return reply{}, ds.stoppedErr()
-	case <-ctx.Done():
-		return reply{}, ctx.Err()
+		select {
+		case rep = <-r.reply: // answered as the writer stopped
+		default:
+			rep = reply{err: ds.stoppedErr()}
+		}
 	}
-	rep := <-r.reply
 	return rep, rep.err
 }
 

@@ -76,6 +76,12 @@ type Dataspace struct {
 	tasks chan func()
 }
 
+// requestQueueLen is how many writes may wait for the writer goroutine.
+// A queue rather than a rendezvous lets one goroutine submit several
+// writes without waiting (PutAsync and friends), so that they share a
+// commit group.
+const requestQueueLen = 1024
+
 // entry is the index's record of one live key.
 type entry struct {
 	key string
@@ -115,7 +121,7 @@ func openDataspace(db *DB, name string) *Dataspace {
 		limits:      db.opts.Limits,
 		index:       btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true}),
 		dedup:       newDedupTable(db.opts.RequestIDWindow),
-		reqs:        make(chan *request),
+		reqs:        make(chan *request, requestQueueLen),
 		overlay:     make(map[string]pendingKey),
 		inflightIDs: make(map[string]*planned),
 		compactReqs: make(chan *compactJob),
