@@ -67,3 +67,11 @@ bench-report:
 
 clean:
 	rm -rf bin
+
+## study: rerun the ATC'20 fsync-failure study on the faultfs FUSE mount and
+## regenerate docs/study.md (needs root, /dev/fuse and the study's programs;
+## not part of `make test`)
+.PHONY: study
+study:
+	bash scripts/install-study-deps.sh
+	$(GO) run ./cmd/faultfs study --out docs/study.md

@@ -377,6 +377,10 @@ func (s *Server) Command(line string) (string, error) {
 		return "", err
 	}
 	out, err := s.Exec(cmd)
+	switch cmd.Verb {
+	case "lazyfs::clear-cache", "faultfs::crash", "faultfs::evict-clean-pages", "faultfs::restart":
+		s.invalidateKernelCache()
+	}
 	if err != nil {
 		s.log.Printf("received: %s failed: %v", cmd.Verb, err)
 		return "", err

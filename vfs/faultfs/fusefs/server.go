@@ -91,6 +91,7 @@ type Server struct {
 	cacheLimit int64 // apply_eviction: evict clean pages past this many cached bytes
 	control    *controlLoop
 	unmounted  bool
+	root       *node
 }
 
 type namedInjector struct {
@@ -162,13 +163,14 @@ func Mount(opts Options) (*Server, error) {
 	}
 	zero := time.Duration(0)
 	root := &node{srv: s}
+	s.root = root
 	fopts := &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:            "faultfs:" + backing,
 			Name:              "faultfs",
 			AllowOther:        opts.AllowOther,
 			Debug:             opts.Debug,
-			MaxWrite:          1 << 20,
+			MaxWrite:          1 << 19, // above 1 MiB minus headers go-fuse cannot splice
 			ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP,
 			DisableXAttrs:     true,
 		},
@@ -346,6 +348,11 @@ func (s *Server) setInjectorsLocked() {
 	}
 }
 
+// AddInjector adds an injector to the mount's list, beside those from
+// fault files and commands (a program embedding the mount can observe
+// operations this way, with an injector that returns nil).
+func (s *Server) AddInjector(name string, inj faultfs.Injector) { s.addInjector(name, inj) }
+
 func (s *Server) addInjector(name string, inj faultfs.Injector) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -359,4 +366,22 @@ func (s *Server) clearInjectors() {
 	s.injectors = nil
 	s.torn.init()
 	s.setInjectorsLocked()
+}
+
+// invalidateKernelCache drops whatever the kernel cached of every file the
+// mount has shown it (pages of shared mappings, which FOPEN_DIRECT_IO
+// leaves to the kernel): after a crash or an eviction in the model, the
+// next read must reach the model.
+func (s *Server) invalidateKernelCache() {
+	var walk func(in *gofs.Inode)
+	walk = func(in *gofs.Inode) {
+		for _, c := range in.Children() {
+			if c.IsDir() {
+				walk(c)
+			} else {
+				c.NotifyContent(0, 0)
+			}
+		}
+	}
+	walk(&s.root.Inode)
 }
