@@ -9,6 +9,7 @@
 # Usage (from the repository root):
 #   bash bench/redis/compare.sh                     # defaults below
 #   ROUNDS=5 REQUESTS=50000 CLIENTS="50 256" bash bench/redis/compare.sh
+#   PIPELINE=16 CLIENTS=10 TESTS=set bash bench/redis/compare.sh   # pipelined writes
 #
 # Needs redis-server and redis-benchmark (Debian: redis-server, redis-tools)
 # and Go. Data directories go under BENCH_DIR (default: a fresh directory in
@@ -21,6 +22,7 @@ REQUESTS=${REQUESTS:-20000}
 CLIENTS=${CLIENTS:-"50 256"}
 TESTS=${TESTS:-set,get,incr}
 KEYSPACE=${KEYSPACE:-100000}
+PIPELINE=${PIPELINE:-1} # redis-benchmark -P: commands a client pipelines
 HF_PORT=${HF_PORT:-16380}
 HF_HTTP=${HF_HTTP:-17070}
 REDIS_PORT=${REDIS_PORT:-16379}
@@ -61,7 +63,7 @@ wait_up "$HF_PORT"
 wait_up "$REDIS_PORT"
 
 echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) CPUs; holdfast $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo '?'), redis $(redis-server --version | awk '{print $3}' | sed 's/^v=//')"
-echo "# redis-benchmark -t $TESTS -n $REQUESTS -r $KEYSPACE, clients: $CLIENTS, rounds: $ROUNDS (alternating)"
+echo "# redis-benchmark -t $TESTS -n $REQUESTS -r $KEYSPACE -P $PIPELINE, clients: $CLIENTS, rounds: $ROUNDS (alternating)"
 results="$work/results.csv" # server,clients,test,rps,p50,p99
 : >"$results"
 for round in $(seq 1 "$ROUNDS"); do
@@ -73,7 +75,7 @@ for round in $(seq 1 "$ROUNDS"); do
 			port=$HF_PORT
 			[[ $server == redis ]] && port=$REDIS_PORT
 			# CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
-			redis-benchmark -p "$port" -t "$TESTS" -n "$REQUESTS" -c "$c" -r "$KEYSPACE" --csv 2>/dev/null |
+			redis-benchmark -p "$port" -t "$TESTS" -n "$REQUESTS" -c "$c" -r "$KEYSPACE" -P "$PIPELINE" --csv 2>/dev/null |
 				tr -d '"' | awk -F, -v s="$server" -v c="$c" -v r="$round" \
 				'NR > 1 { printf "%s,%s,%s,%s,%s,%s\n", s, c, $1, $2, $5, $7; printf "round %d  -c %-4s %-8s %-5s %10.0f ops/s  p50 %7.3f ms  p99 %7.3f ms\n", r, c, s, $1, $2, $5, $7 > "/dev/stderr" }' >>"$results"
 		done
