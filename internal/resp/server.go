@@ -361,22 +361,35 @@ func (c *conn) serve() {
 	}
 	r := NewReader(bufio.NewReaderSize(c.nc, readBufferBytes), s.cfg.Limits)
 	w := NewWriter(bufio.NewWriterSize(c.nc, writeBufferBytes))
+	bh, _ := s.cfg.Handler.(BatchHandler)
+	var ahead [][]byte // a command read ahead that did not join a batch
+	var aheadErr error // a read error met while reading ahead
 	pending := 0
 	for {
+		buffered := r.Buffered() > 0 || ahead != nil || aheadErr != nil
 		// Flush before blocking for input: the client has sent nothing
 		// more, so it is waiting for these replies.
-		if pending > 0 && (r.Buffered() == 0 || pending >= s.cfg.MaxPendingReplies) {
+		if pending > 0 && (!buffered || pending >= s.cfg.MaxPendingReplies) {
 			if w.Flush() != nil {
 				return
 			}
 			pending = 0
 		}
-		if r.Buffered() == 0 && !c.beforeRead() {
+		if !buffered && !c.beforeRead() {
 			w.Flush()
 			linger = true
 			return
 		}
-		args, err := r.ReadCommand()
+		var args [][]byte
+		var err error
+		switch {
+		case ahead != nil:
+			args, ahead = ahead, nil
+		case aheadErr != nil:
+			err, aheadErr = aheadErr, nil
+		default:
+			args, err = r.ReadCommand()
+		}
 		if err != nil {
 			var pe *ProtocolError
 			switch {
@@ -391,6 +404,37 @@ func (c *conn) serve() {
 			}
 			w.Flush()
 			return
+		}
+		if bh != nil && r.Buffered() > 0 && bh.CanBatch(&c.state, args) {
+			// Pipelined: read ahead what is buffered while it can join
+			// the batch (see BatchHandler).
+			cmds := [][][]byte{args}
+			size := batchBytes(args)
+			for len(cmds) < s.cfg.MaxPendingReplies && size < maxBatchBytes && r.Buffered() > 0 {
+				a, err := r.ReadCommand()
+				if err != nil {
+					aheadErr = err // reported after the batch's replies
+					break
+				}
+				if !bh.CanBatch(&c.state, a) {
+					ahead = a
+					break
+				}
+				cmds = append(cmds, a)
+				size += batchBytes(a)
+			}
+			if len(cmds) > 1 {
+				bh.ExecBatch(s.ctx, &c.state, cmds, w)
+			} else {
+				s.cfg.Handler.Exec(s.ctx, &c.state, args, w)
+			}
+			pending += len(cmds)
+			if c.state.closeAfterReply || s.shutting.Load() {
+				w.Flush()
+				linger = true
+				return
+			}
+			continue
 		}
 		s.cfg.Handler.Exec(s.ctx, &c.state, args, w)
 		pending++

@@ -262,18 +262,46 @@ func (s *running) startRESP(token string, m *metrics.Metrics, version string) {
 }
 
 // observed times each command into m, labelled by its lower-case name
-// (or "unknown": labels come from a bounded set).
-func observed(h resp.Handler, m *metrics.Metrics) resp.Handler {
-	return resp.HandlerFunc(func(ctx context.Context, c *resp.ConnState, args [][]byte, w *resp.Writer) {
-		start := time.Now()
-		errs := w.Errors()
-		h.Exec(ctx, c, args, w)
-		op := "unknown"
-		if resp.KnownCommand(string(args[0])) {
-			op = strings.ToLower(string(args[0]))
-		}
-		m.ObserveRESP(op, time.Since(start), w.Errors() > errs)
-	})
+// (or "unknown": labels come from a bounded set). It keeps the handler's
+// batching of pipelined writes (resp.BatchHandler): each command of a
+// batch is counted, with the batch's duration.
+func observed(h *resp.DBHandler, m *metrics.Metrics) resp.Handler {
+	return &observedHandler{h: h, m: m}
+}
+
+type observedHandler struct {
+	h *resp.DBHandler
+	m *metrics.Metrics
+}
+
+func (o *observedHandler) Exec(ctx context.Context, c *resp.ConnState, args [][]byte, w *resp.Writer) {
+	start := time.Now()
+	errs := w.Errors()
+	o.h.Exec(ctx, c, args, w)
+	o.m.ObserveRESP(opName(args), time.Since(start), w.Errors() > errs)
+}
+
+func (o *observedHandler) CanBatch(c *resp.ConnState, args [][]byte) bool {
+	return o.h.CanBatch(c, args)
+}
+
+func (o *observedHandler) ExecBatch(ctx context.Context, c *resp.ConnState, cmds [][][]byte, w *resp.Writer) {
+	start := time.Now()
+	errs := w.Errors()
+	o.h.ExecBatch(ctx, c, cmds, w)
+	d, failed := time.Since(start), w.Errors() > errs
+	for _, args := range cmds {
+		// A batch fails or succeeds as a whole, except when it fell back
+		// to one by one; then "failed" marks all (a rare, bounded error).
+		o.m.ObserveRESP(opName(args), d, failed)
+	}
+}
+
+func opName(args [][]byte) string {
+	if resp.KnownCommand(string(args[0])) {
+		return strings.ToLower(string(args[0]))
+	}
+	return "unknown"
 }
 
 // shutdown stops both servers within the grace period, then closes the
