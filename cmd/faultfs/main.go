@@ -6,6 +6,7 @@
 //	faultfs mount --backing DIR --mountpoint MNT --profile P [--faults FILE] [--seed S] [--control FIFO]
 //	faultfs ctl --control FIFO COMMAND...
 //	faultfs study [--out docs/study.md] [--subjects sqlite-rollback,...]
+//	faultfs bench [--dir DIR] [--seq-mib N] [--syncs N]
 //
 // Exit codes: 0 ok, 1 failure, 2 usage error.
 package main
@@ -29,6 +30,7 @@ const usage = `usage:
                 [--control FIFO] [--completed FIFO] [--on-unmount sync|discard] [--allow-other] [--log FILE] [--debug]
   faultfs ctl --control FIFO COMMAND...
   faultfs study [flags]   (see faultfs study -h)
+  faultfs bench [--dir DIR] [--seq-mib N] [--syncs N] [--profile P]
 `
 
 type errUsage struct{ error }
@@ -59,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return ctlCmd(args[1:], stdout)
 	case "study":
 		return studyCmd(args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

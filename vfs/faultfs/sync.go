@@ -159,6 +159,8 @@ func (fsys *FS) persist(ino *inode, path string, failedPages map[int64]bool, fai
 		ino.disk = ino.disk[:cut]
 		fsys.markCut(ino, cut)
 	}
+	// Grow the medium to the new size once, not sector by sector.
+	writeBytes(&ino.disk, ino.size, nil)
 	for wi, w := range ino.volatile {
 		if !failedWrites[wi] {
 			fsys.writeMedium(ino, path, w.off, w.data, 0xff)
@@ -206,9 +208,20 @@ func (fsys *FS) writeMedium(ino *inode, path string, off int64, data []byte, mas
 }
 
 // writeBytes copies p into *b at off, growing *b with zeros as needed.
+// Growth doubles the capacity, so a file written sector by sector is not
+// copied again at every step; bytes between the old length and off are
+// zeroed, since a cut medium keeps its old bytes in its capacity.
 func writeBytes(b *[]byte, off int64, p []byte) {
 	if end := off + int64(len(p)); end > int64(len(*b)) {
-		*b = append(*b, make([]byte, end-int64(len(*b)))...)
+		old := len(*b)
+		if end > int64(cap(*b)) {
+			nb := make([]byte, end, max(end, 2*int64(cap(*b))))
+			copy(nb, *b)
+			*b = nb
+		} else {
+			*b = (*b)[:end]
+			clear((*b)[old:])
+		}
 	}
 	copy((*b)[off:], p)
 }
