@@ -114,6 +114,30 @@ func (s *summary) limitOpsPerS(round, n int) float64 {
 	return l
 }
 
+// medianLimitOpsPerS is the limit for n requests in flight from the
+// medians of all rounds' limit measurements (the server part runs after
+// the rounds that measured it); 0 when the run measured no limit.
+func (s *summary) medianLimitOpsPerS(n int) float64 {
+	lat, bw := s.limitAgg()
+	if lat.n == 0 || lat.med <= 0 {
+		return 0
+	}
+	l := float64(n) * 1e6 / lat.med
+	if bw.n > 0 && bw.med > 0 {
+		l = math.Min(l, bw.med*1e6/float64(keyBytes+valueBytes))
+	}
+	return l
+}
+
+// ofLimit formats ops/s as a fraction of the limit for n in flight.
+func (s *summary) ofLimit(a agg, n int) string {
+	l := s.medianLimitOpsPerS(n)
+	if a.n == 0 || l == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.3g", a.med/l)
+}
+
 // fracOfLimit is the median over runs of ops/s divided by that run's
 // round's limit.
 func (s *summary) fracOfLimit(k gkey) agg {

@@ -232,8 +232,10 @@ func writeRedis(md *bytes.Buffer, s *summary, ch *chartWriter) {
 	w("### Server: holdfast vs Redis (appendfsync always), redis-benchmark\n\n")
 	w("`redis-benchmark -c C -n N -r %s -d %d -t set|get -P 1|16 --csv` against each server in turn (16-byte keys `key:NNNNNNNNNNNN`, 100-byte values). "+
 		"Requests per test (-n) by client count: %s; twice as many with -P 16. Latency is redis-benchmark's own (p50, p99), in µs. Server CPU and written bytes are the server process's "+
-		"(`/proc/PID/stat`, `/proc/PID/io`; CPU is counted in 10 ms ticks) per request.\n\n", redisRandomKeys, valueBytes, requestCounts(p))
-	w("| test | -P | -c | holdfast req/s | redis req/s | holdfast ÷ redis | holdfast p50 / p99 µs | redis p50 / p99 µs | server CPU µs/req (h / r) | server written B/req (h / r) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		"(`/proc/PID/stat`, `/proc/PID/io`; CPU is counted in 10 ms ticks) per request. "+
+		"\"of limit\" (SET only, the durable writes) is req/s as a fraction of the physical limit for c × P requests in flight, from the medians of the limit measured in the rounds above.\n\n",
+		redisRandomKeys, valueBytes, requestCounts(p))
+	w("| test | -P | -c | holdfast req/s | redis req/s | holdfast ÷ redis | of limit (h / r) | holdfast p50 / p99 µs | redis p50 / p99 µs | server CPU µs/req (h / r) | server written B/req (h / r) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var ss []series
 	for _, test := range []string{"SET", "GET"} {
 		for _, pl := range p.RedisPipeline {
@@ -241,8 +243,12 @@ func writeRedis(md *bytes.Buffer, s *summary, ch *chartWriter) {
 			for _, c := range p.RedisClients {
 				h := gkey{Kind: "redis-benchmark", Engine: "holdfast", Variant: v, Clients: c}
 				r := gkey{Kind: "redis-benchmark", Engine: "redis", Variant: v, Clients: c}
-				w("| %s | %d | %d | %s | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s |\n", test, pl, c, cell(s.get(h, ops), 1), cell(s.get(r, ops), 1),
-					ratio(s.get(h, ops), s.get(r, ops)), num(s.get(h, p50).med), num(s.get(h, p99).med), num(s.get(r, p50).med), num(s.get(r, p99).med),
+				lim := "–"
+				if test == "SET" {
+					lim = s.ofLimit(s.get(h, ops), c*pl) + " / " + s.ofLimit(s.get(r, ops), c*pl)
+				}
+				w("| %s | %d | %d | %s | %s | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s |\n", test, pl, c, cell(s.get(h, ops), 1), cell(s.get(r, ops), 1),
+					ratio(s.get(h, ops), s.get(r, ops)), lim, num(s.get(h, p50).med), num(s.get(h, p99).med), num(s.get(r, p50).med), num(s.get(r, p99).med),
 					num(s.get(h, cpu).med), num(s.get(r, cpu).med), num(s.get(h, wbytes).med), num(s.get(r, wbytes).med))
 			}
 			if test == "SET" {
@@ -274,7 +280,8 @@ func writeEtcd(md *bytes.Buffer, s *summary, ch *chartWriter) {
 	w("### Server: holdfast vs etcd (one member), Go load generator\n\n")
 	w("N clients, each with a connection of its own, write 16-byte keys with 100-byte values for %v: etcd through `go.etcd.io/etcd/client/v3` `Put`, "+
 		"holdfast through `github.com/redis/go-redis/v9` `SET` on its RESP port. Every write is acknowledged only once durable on both.\n\n", p.EtcdDuration)
-	w("| clients | holdfast ops/s | etcd ops/s | holdfast ÷ etcd | holdfast p50 / p99 µs | etcd p50 / p99 µs | server CPU µs/op (h / e) | server written B/op (h / e) |\n|---|---|---|---|---|---|---|---|\n")
+	w("\"of limit\" is ops/s as a fraction of the physical limit for that many clients (medians of the limit measured in the rounds above).\n\n")
+	w("| clients | holdfast ops/s | etcd ops/s | holdfast ÷ etcd | of limit (h / e) | holdfast p50 / p99 µs | etcd p50 / p99 µs | server CPU µs/op (h / e) | server written B/op (h / e) |\n|---|---|---|---|---|---|---|---|---|\n")
 	var ss []series
 	for _, e := range []string{"holdfast", "etcd"} {
 		var ys []agg
@@ -286,7 +293,8 @@ func writeEtcd(md *bytes.Buffer, s *summary, ch *chartWriter) {
 	for _, c := range p.EtcdClients {
 		h := gkey{Kind: "etcd-load", Engine: "holdfast", Clients: c}
 		e := gkey{Kind: "etcd-load", Engine: "etcd", Clients: c}
-		w("| %d | %s | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s |\n", c, cell(s.get(h, ops), 1), cell(s.get(e, ops), 1), ratio(s.get(h, ops), s.get(e, ops)),
+		w("| %d | %s | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s | %s / %s |\n", c, cell(s.get(h, ops), 1), cell(s.get(e, ops), 1), ratio(s.get(h, ops), s.get(e, ops)),
+			s.ofLimit(s.get(h, ops), c), s.ofLimit(s.get(e, ops), c),
 			num(s.get(h, p50).med), num(s.get(h, p99).med), num(s.get(e, p50).med), num(s.get(e, p99).med),
 			num(s.get(h, cpu).med), num(s.get(e, cpu).med), num(s.get(h, wbytes).med), num(s.get(e, wbytes).med))
 	}
