@@ -12,7 +12,7 @@ DATA      ?= ./holdfast-data
 BENCH_QUICK ?=
 BENCH_FLAGS ?=
 
-.PHONY: run test test-deps vet unit crashtest fuzz build clean bench bench-deps bench-report
+.PHONY: run test test-deps vet unit crashtest fuzz build clean bench bench-deps bench-report bench-test
 
 ## run: build holdfast and run the server on its embedded default
 ## (data in ./holdfast-data, HTTP on 127.0.0.1:7070, RESP on 127.0.0.1:6380)
@@ -60,6 +60,10 @@ bench: bench-deps
 
 bench-deps:
 	bash scripts/install-bench-deps.sh
+
+## bench-test: the benchmark module's own tests (engine adapters, report helpers)
+bench-test:
+	cd bench && $(GO) vet . && $(GO) test -count=1 .
 
 ## bench-report: regenerate docs/benchmarks.md and the charts from docs/bench/results.json
 bench-report:

@@ -314,6 +314,8 @@ func writeReport(res results, out, report string) error {
 		"then runs uniformly random Gets from %s readers for %v each, then 100-key scans from random start keys (one reader, %v). "+
 		"At %s keys this is repeated every round; larger sizes are loaded once per engine and opened once per round (their load figures are one run).\n",
 		num(float64(p.LoadBatch)), listInts(p.Readers), p.ReadDuration, p.ReadDuration, num(float64(p.ReadKeys)))
+	w("- **No special cases.** holdfast runs through its public API (`holdfast.Open`, `CreateDataspace`, `Put`, `Apply`, `Get`, `Scan`) and `holdfast serve` with default options; " +
+		"every peer runs with its defaults except the one setting its documentation names for durability (table below). The same workload code drives every engine (bench/worker.go, one adapter per engine in bench/engine_*.go).\n")
 	w("- **The page cache is warm** for reads and opens (the data was just written); nothing drops caches, because the machine is shared.\n")
 	w("- **Physical limit.** In the same scratch directory: the latency of one 4 KiB write followed by `fdatasync`, %s samples in each of three variants "+
 		"(append through the page cache; append with O_DIRECT; O_DIRECT into space reserved by `fallocate`), and sequential O_DIRECT write bandwidth (%d MiB in 1 MiB writes, one `fdatasync`). "+

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -234,9 +235,10 @@ func workRead(name, dir string, n int64, readers []int, d time.Duration) ([]reco
 		before := readCounters()
 		lats, ops, elapsed, err := timed(c, d, func(_ int, r *rand.Rand) error {
 			var k [keyBytes]byte
-			v, err := e.Get(keyOf(k[:], r.Uint64N(uint64(n))))
-			if err == nil && len(v) != valueBytes {
-				err = fmt.Errorf("get: value of %d bytes, want %d", len(v), valueBytes)
+			i := r.Uint64N(uint64(n))
+			v, err := e.Get(keyOf(k[:], i))
+			if err == nil && !bytes.Equal(v, valueOf(i)) {
+				err = fmt.Errorf("get %s: wrong value (%d bytes)", keyOf(k[:], i), len(v))
 			}
 			return err
 		})
