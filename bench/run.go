@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -159,6 +160,10 @@ func runAll(args []string) error {
 	r.res.Plan = p
 	r.res.Started = now()
 	r.res.Command = commandLine(*quick)
+	if *only != "" || *enginesFlag != "" {
+		r.res.Command += " BENCH_FLAGS='" + strings.Join(args, " ") + "'"
+		r.note("a partial run: holdfast-bench run %s", strings.Join(args, " "))
+	}
 	r.res.Machine = readMachine(*work, *repo)
 	r.logf("plan: quick=%v rounds=%d engines=%v, scratch %s (%s)", p.Quick, p.Rounds, p.Engines, *work, r.res.Machine.FileSystem)
 

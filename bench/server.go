@@ -312,7 +312,10 @@ func (r *runner) redisBenchmark(round int, name string, s *serverProc, addr [2]s
 	u := startUsage(s.pid())
 	started := now()
 	t0 := time.Now()
-	out, err := exec.Command("redis-benchmark", args...).CombinedOutput()
+	// A bound, so a server that stops answering cannot stall the run.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "redis-benchmark", args...).CombinedOutput()
 	elapsed := time.Since(t0)
 	if err != nil {
 		r.note("round %d: redis-benchmark %s against %s failed: %v: %s", round, strings.Join(args, " "), name, err, firstLine(string(out)))
