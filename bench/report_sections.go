@@ -411,9 +411,9 @@ func writeLosses(md *bytes.Buffer, s *summary) {
 		"open": "holdfast rebuilds its in-memory index at open: from a checkpoint written at clean close plus the log after it, and the rest of the log is verified in the background after Open returns.",
 		"memory": "holdfast keeps every key and its location (and values up to 64 B) in an in-memory B-tree, so resident memory grows with the number of keys. " +
 			"The peers keep their index on disk and hold a bounded cache (bbolt maps its file, and only the pages a read touches become resident).",
-		"server-set": "holdfast's RESP server runs a connection's commands one at a time, in order (internal/resp, package doc), so each SET of a pipeline waits for a durable group of its own; " +
-			"Redis executes all the commands it has read and writes and fsyncs the AOF once before replying to them (appendfsync always syncs once per event-loop iteration), so one fsync covers a whole pipeline. " +
-			"Without pipelining, both group the writes of concurrent connections; the server process's CPU per request is in the table.",
+		"server-set": "holdfast applies a run of plain SETs already buffered on one connection as one engine batch with one fdatasync, and runs any other command alone, in order (internal/resp, package doc); " +
+			"Redis executes every command it has read and writes and fsyncs the AOF once before replying to them (appendfsync always syncs once per event-loop iteration). " +
+			"Where Redis is still ahead, compare the server CPU per request: on 2 cores shared with redis-benchmark, CPU per request bounds throughput once fsyncs are shared. Not profiled in this run.",
 		"server-get": "A GET of a 100-byte value reads it from the log on the device with O_DIRECT (see reads above), while Redis serves it from memory. " +
 			"Keys are drawn from 1,000,000 (-r), so GETs of keys no SET wrote are misses on both servers.",
 		"server-etcd": "etcd and holdfast both acknowledge only after fdatasync; the difference is the request path (gRPC and Raft in etcd, RESP in holdfast) and how writes are grouped.",
