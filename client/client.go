@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/holdfast-db/holdfast"
 	"github.com/holdfast-db/holdfast/internal/httpapi"
 )
 
@@ -291,6 +292,9 @@ func (c *Client) Put(ctx context.Context, ds string, key, value []byte, opts ...
 		Seq uint64 `json:"seq"`
 	}
 	_, _, err := c.do(ctx, "PUT", keyPath(ds, key), bytes.NewReader(value), h, true, &out)
+	if err == nil && out.Seq == 0 {
+		err = fmt.Errorf("holdfast client: PUT %s: answer without a seq; outcome unknown: %w", keyPath(ds, key), holdfast.ErrOutcomeUnknown)
+	}
 	return out.Seq, err
 }
 
@@ -363,6 +367,9 @@ func (c *Client) Apply(ctx context.Context, ds string, b *Batch, opts ...WriteOp
 		Seq uint64 `json:"seq"`
 	}
 	_, _, err = c.do(ctx, "POST", dsPath(ds)+"/batch", bytes.NewReader(body), jsonHeader(), true, &out)
+	if err == nil && out.Seq == 0 {
+		err = fmt.Errorf("holdfast client: POST %s/batch: answer without a seq; outcome unknown: %w", dsPath(ds), holdfast.ErrOutcomeUnknown)
+	}
 	return out.Seq, err
 }
 
