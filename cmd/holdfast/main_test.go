@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -38,6 +41,37 @@ func TestRunExitCodes(t *testing.T) {
 		}
 		if !strings.Contains(errOut.String(), tc.inStderr) {
 			t.Errorf("holdfast %v: stderr %q lacks %q", tc.args, errOut.String(), tc.inStderr)
+		}
+	}
+}
+
+func TestBench(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bench")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"bench", "--data", dir, "--ops", "50", "--writers", "1,4", "-o", "json"}, &out, &errOut); code != exitOK {
+		t.Fatalf("bench: exit %d, %s", code, errOut.String())
+	}
+	var res struct {
+		Results []benchResult `json:"results"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res.Results) != 3 {
+		t.Fatalf("bench -o json: %v %s", err, out.String())
+	}
+	for _, r := range res.Results {
+		if r.Ops != 50 || r.OpsPerSec <= 0 || r.P50Nanos <= 0 || r.MaxNanos < r.P99Nanos {
+			t.Errorf("bench result %+v", r)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("bench left its data directory: %v", err)
+	}
+	for _, args := range [][]string{
+		{"bench", "--data", t.TempDir()}, // exists
+		{"bench", "--data", dir, "--writers", "0"},
+		{"bench", "--data", dir, "--ops", "0"},
+	} {
+		if code := run(args, &out, &errOut); code != exitUsage {
+			t.Errorf("holdfast %v: exit %d, want %d", args, code, exitUsage)
 		}
 	}
 }
