@@ -178,7 +178,7 @@ func writeLoads(md *bytes.Buffer, s *summary, ch *chartWriter) {
 	w("Load: keys/s of the bulk load (batches of %s). Disk: space allocated to the database's files after a clean close. "+
 		"RSS after load: the loading process, database still open. Open: a new process's Open + first Get. RSS after open: that process right after. "+
 		"RSS figures are **what the engine added**: VmRSS minus the same process's VmRSS before it opened the engine (the Go runtime and the benchmark executable mapped, about %s MiB). "+
-		"The anon / file split of the whole process's RSS after open shows how much is heap and how much is mapped files (bbolt maps its file; so do Badger's tables).\n\n",
+		"The anon / file split of the whole process's RSS after open shows how much is heap and how much is mapped files (bbolt, for one, maps its file).\n\n",
 		num(float64(p.LoadBatch)), num(s.baseRSS()/(1<<20)))
 	w("| keys | engine | load keys/s | load written B/key | load CPU µs/key | disk MiB | disk B/key | RSS added by load MiB | open s | RSS added by open MiB | process RSS after open, anon / file MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	const mibB = 1 << 20
