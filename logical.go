@@ -85,28 +85,31 @@ func (v *View) Range(ctx context.Context, fn func(key, value []byte) error) erro
 	var chunk []*entry
 	flush := func() error {
 		values := make([][]byte, len(chunk))
-		var need []int
+		need := map[wal.RecordPos][]int{} // a batch's values share a record: read it once
 		var pos []wal.RecordPos
 		for i, e := range chunk {
 			if e.isInl {
 				values[i] = e.inline
-			} else {
-				need = append(need, i)
+				continue
+			}
+			if need[e.pos] == nil {
 				pos = append(pos, e.pos)
 			}
+			need[e.pos] = append(need[e.pos], i)
 		}
-		if len(need) > 0 {
+		if len(pos) > 0 {
 			err := ds.log.ReadRecords(pos, func(j int, rec wal.Record) error {
-				e := chunk[need[j]]
 				p, err := decodeRecord(rec.Payload)
-				if err == nil && (int(e.opIndex) >= len(p.ops) || string(p.ops[e.opIndex].key) != e.key ||
-					(!p.relocated && rec.Seq != e.seq) || (p.relocated && p.ops[e.opIndex].version != e.seq)) {
-					err = fmt.Errorf("record %d at segment %d offset %d does not hold key %q", rec.Seq, e.pos.Segment, e.pos.GroupOffset, e.key)
-				}
 				if err != nil {
-					return ds.corruptStop(fmt.Errorf("%w: %v", ErrCorrupt, err))
+					return ds.corruptStop(fmt.Errorf("%w: record %d at segment %d offset %d: %v", ErrCorrupt, rec.Seq, pos[j].Segment, pos[j].GroupOffset, err))
 				}
-				values[need[j]] = append([]byte(nil), p.ops[e.opIndex].value...)
+				for _, i := range need[pos[j]] {
+					e := chunk[i]
+					if !recordHolds(&p, rec.Seq, e) {
+						return ds.corruptStop(fmt.Errorf("%w: record %d at segment %d offset %d does not hold key %q", ErrCorrupt, rec.Seq, e.pos.Segment, e.pos.GroupOffset, e.key))
+					}
+					values[i] = append([]byte(nil), p.ops[e.opIndex].value...)
+				}
 				return nil
 			})
 			if err != nil {

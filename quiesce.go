@@ -2,7 +2,6 @@ package holdfast
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -29,7 +28,8 @@ import (
 //     on; pause compaction between chunks;
 //  2. drain: wait until every write that passed the gate has its outcome;
 //  3. sync every log segment (Confirm: late-reported sync failures are
-//     caught here, I5), write a checkpoint;
+//     caught here, I5), write a checkpoint (when the log grew by at least
+//     QuiesceCheckpointMinBytes since the last one);
 //  4. write the dataspace's snapshot.json (last sequence number, key count,
 //     content hash, files with sizes and checksums), then the root
 //     snapshot.json, each with vfs.WriteMetaFile (temp file, fsync, rename,
@@ -51,6 +51,10 @@ var ErrQuiesced = errors.New("holdfast: quiesced for a snapshot; writes resume a
 const (
 	DefaultAutoResumeAfter = 60 * time.Second
 	MaxAutoResumeAfter     = 24 * time.Hour
+	// QuiesceCheckpointMinBytes: a quiesce writes a checkpoint when at
+	// least this much log was written since the last one, so a restored
+	// copy replays little; below it the replay is short anyway.
+	QuiesceCheckpointMinBytes = 1 << 20
 	// MaxQuiesceWriteWait bounds QuiesceOptions.WriteWait.
 	MaxQuiesceWriteWait = 10 * time.Minute
 	// compactionPauseStep is how long a compaction step waits for a
@@ -97,6 +101,18 @@ type QuiesceInfo struct {
 	Frozen     bool                `json:"fsfreeze"`
 	// Duration is how long the quiesce took, request to durable.
 	Duration time.Duration `json:"duration_ns"`
+	// Phases break Duration down: drain (writes in flight), dataspaces
+	// (log sync, checkpoint, content hash, file checksums, their
+	// snapshot.json; in parallel), root (the root snapshot.json), syncfs.
+	Phases QuiescePhases `json:"phases"`
+}
+
+// QuiescePhases are the durations of a quiesce's steps.
+type QuiescePhases struct {
+	Drain      time.Duration `json:"drain_ns"`
+	Dataspaces time.Duration `json:"dataspaces_ns"`
+	Root       time.Duration `json:"root_ns"`
+	SyncFS     time.Duration `json:"syncfs_ns"`
 }
 
 // quiesceState is the DB's quiesce machinery: the write gate every write
@@ -121,7 +137,7 @@ type quiesceState struct {
 	// segSums caches checksums of log segment prefixes (snapshotmeta.go).
 	sumMu     sync.Mutex
 	segSums   map[segSumKey]segSum
-	valueSums map[*Dataspace]map[valueKey][sha256.Size]byte
+	valueSums map[*Dataspace][]digestEntry
 
 	restoreMu sync.Mutex
 	restore   RestoreStatus
@@ -322,7 +338,9 @@ func (db *DB) Quiesce(ctx context.Context, opts QuiesceOptions) (QuiesceInfo, er
 	})
 	q.mu.Unlock()
 	db.log.Info("quiesced: every dataspace is durable and snapshot.json written", "quiesce_id", info.ID,
-		"dataspaces", len(info.Dataspaces), "ms", info.Duration.Milliseconds(), "resume_by", info.ResumeBy, "fsfreeze", info.Frozen)
+		"dataspaces", len(info.Dataspaces), "ms", info.Duration.Milliseconds(), "drain_ms", info.Phases.Drain.Milliseconds(),
+		"dataspaces_ms", info.Phases.Dataspaces.Milliseconds(), "root_ms", info.Phases.Root.Milliseconds(),
+		"syncfs_ms", info.Phases.SyncFS.Milliseconds(), "resume_by", info.ResumeBy, "fsfreeze", info.Frozen)
 	return info, nil
 }
 
@@ -333,12 +351,15 @@ func (db *DB) quiesceHeld(ctx context.Context, drained <-chan struct{}, spaces [
 			return QuiesceInfo{}, fmt.Errorf("quiesce: %w; reopen or drop it first", err)
 		}
 	}
+	t0 := time.Now()
 	select {
 	case <-drained:
 	case <-ctx.Done():
 		return QuiesceInfo{}, fmt.Errorf("quiesce: draining writes in flight: %w", ctx.Err())
 	}
 	info := QuiesceInfo{ID: newQuiesceID(), Time: time.Now().UTC()}
+	info.Phases.Drain = time.Since(t0)
+	t0 = time.Now()
 	records := make([]SnapshotDataspace, len(spaces))
 	errs := make([]error, len(spaces))
 	// In parallel, except under SerialMaintenance, where the order of
@@ -361,16 +382,21 @@ func (db *DB) quiesceHeld(ctx context.Context, drained <-chan struct{}, spaces [
 	}
 	info.Dataspaces = records
 	db.pruneSumCaches(spaces)
+	info.Phases.Dataspaces = time.Since(t0)
+	t0 = time.Now()
 	root := snapshotRoot{Kind: "root", QuiesceID: info.ID, Time: info.Time, Version: Version,
 		FormatVersion: snapshotFormatVersion, Dataspaces: records}
 	if err := db.writeSnapshotMeta(path.Join(db.dir, snapshotFileName), root); err != nil {
 		return QuiesceInfo{}, fmt.Errorf("quiesce: write %s: %w", path.Join(db.dir, snapshotFileName), err)
 	}
+	info.Phases.Root = time.Since(t0)
+	t0 = time.Now()
 	if !db.quiesce.unsafeMeta() {
 		if err := db.fsys.SyncFS(db.dir); err != nil {
 			return QuiesceInfo{}, fmt.Errorf("quiesce: syncfs %s: %w", db.dir, err)
 		}
 	}
+	info.Phases.SyncFS = time.Since(t0)
 	if opts.FSFreeze {
 		thaw, err := freezeFS(db.fsys, db.dir)
 		if err != nil {
@@ -403,11 +429,16 @@ func (ds *Dataspace) quiesceOne(ctx context.Context, info QuiesceInfo) (Snapshot
 	// goroutine, which owns the log, once its pipeline is empty.
 	var c checkpointState
 	var confirmErr error
+	checkpoint := false
 	done := make(chan struct{})
 	task := func() {
 		defer close(done)
-		if confirmErr = ds.log.Confirm(0); confirmErr == nil {
-			c = ds.snapshot()
+		if confirmErr = ds.log.Confirm(0); confirmErr != nil {
+			return
+		}
+		c = ds.snapshot()
+		if written := ds.log.Stats().BytesWritten; written-ds.ckptAtBytes >= QuiesceCheckpointMinBytes {
+			checkpoint, ds.ckptAtBytes = true, written
 		}
 	}
 	select {
@@ -421,8 +452,10 @@ func (ds *Dataspace) quiesceOne(ctx context.Context, info QuiesceInfo) (Snapshot
 	if confirmErr != nil {
 		return SnapshotDataspace{}, ds.failStop(fmt.Errorf("quiesce: sync the log: %w", confirmErr))
 	}
-	if err := ds.writeCheckpoint(c); err != nil {
-		return SnapshotDataspace{}, ds.failStop(fmt.Errorf("quiesce: checkpoint: %w", err))
+	if checkpoint {
+		if err := ds.writeCheckpoint(c); err != nil {
+			return SnapshotDataspace{}, ds.failStop(fmt.Errorf("quiesce: checkpoint: %w", err))
+		}
 	}
 	rec, err := ds.describe(ctx, c)
 	if err != nil {

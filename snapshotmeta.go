@@ -94,63 +94,69 @@ func ContentHash(kvs func(yield func(key, value []byte) bool)) string {
 	return c.Sum()
 }
 
-// valueKey names one value: a key at a version. A value never changes
-// under its version, so its digest can be remembered.
-type valueKey struct {
-	key string
-	seq uint64
+// digestEntry is an index entry with the SHA-256 of its value. Entries
+// are immutable (a write makes a new one), so a digest computed for an
+// entry stays right for as long as the index holds that entry.
+type digestEntry struct {
+	e *entry
+	d [sha256.Size]byte
 }
 
-// content hashes an index copy. Values kept in memory are hashed at once;
-// the others come from the digest cache or are read from the log in log
-// order, with large sequential reads (verified as every read is).
+// content hashes an index copy. Digests of entries the previous call saw
+// are reused, found by a merge in key order (no hashing of keys); values
+// kept in memory are hashed at once; the others are read from the log in
+// log order, with large sequential reads (verified as every read is), one
+// read per record.
 func (ds *Dataspace) content(ctx context.Context, idx *btree.BTreeG[*entry]) (keys int, bytes int64, sum string, err error) {
 	q := &ds.db.quiesce
 	q.sumMu.Lock()
-	cache := q.valueSums[ds]
+	prev := q.valueSums[ds]
 	q.sumMu.Unlock()
-	next := make(map[valueKey][sha256.Size]byte)
-	entries := make([]*entry, 0, idx.Len())
-	digests := make([][sha256.Size]byte, 0, idx.Len())
-	var need []int
+	out := make([]digestEntry, 0, idx.Len())
+	need := map[wal.RecordPos][]int{}
 	var positions []wal.RecordPos
+	j := 0
 	idx.Scan(func(e *entry) bool {
-		entries = append(entries, e)
-		var d [sha256.Size]byte
-		switch {
-		case e.isInl:
-			d = sha256.Sum256(e.inline)
-		default:
-			vk := valueKey{e.key, e.seq}
-			if c, ok := cache[vk]; ok {
-				d = c
-				next[vk] = c
-			} else {
-				need = append(need, len(digests))
-				positions = append(positions, e.pos)
+		// Unchanged entries come in the same order as last time: try
+		// the next one first, then skip forward by key.
+		if j < len(prev) && prev[j].e != e {
+			for j < len(prev) && prev[j].e.key < e.key {
+				j++
 			}
 		}
-		digests = append(digests, d)
+		de := digestEntry{e: e}
+		switch {
+		case j < len(prev) && prev[j].e == e:
+			de.d = prev[j].d
+			j++
+		case e.isInl:
+			de.d = sha256.Sum256(e.inline)
+		default:
+			if need[e.pos] == nil {
+				positions = append(positions, e.pos)
+			}
+			need[e.pos] = append(need[e.pos], len(out))
+		}
+		out = append(out, de)
 		return true
 	})
-	if len(need) > 0 {
+	if len(positions) > 0 {
 		ds.segMu.RLock()
 		err = ds.log.ReadRecords(positions, func(i int, rec wal.Record) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			e := entries[need[i]]
 			p, err := decodeRecord(rec.Payload)
-			if err == nil && (int(e.opIndex) >= len(p.ops) || string(p.ops[e.opIndex].key) != e.key ||
-				(!p.relocated && rec.Seq != e.seq) || (p.relocated && p.ops[e.opIndex].version != e.seq)) {
-				err = fmt.Errorf("record %d at segment %d offset %d does not hold key %q", rec.Seq, e.pos.Segment, e.pos.GroupOffset, e.key)
-			}
 			if err != nil {
-				return ds.corruptStop(fmt.Errorf("%w: %v", ErrCorrupt, err))
+				return ds.corruptStop(fmt.Errorf("%w: record %d at segment %d offset %d: %v", ErrCorrupt, rec.Seq, positions[i].Segment, positions[i].GroupOffset, err))
 			}
-			d := sha256.Sum256(p.ops[e.opIndex].value)
-			digests[need[i]] = d
-			next[valueKey{e.key, e.seq}] = d
+			for _, k := range need[positions[i]] {
+				e := out[k].e
+				if !recordHolds(&p, rec.Seq, e) {
+					return ds.corruptStop(fmt.Errorf("%w: record %d at segment %d offset %d does not hold key %q", ErrCorrupt, rec.Seq, e.pos.Segment, e.pos.GroupOffset, e.key))
+				}
+				out[k].d = sha256.Sum256(p.ops[e.opIndex].value)
+			}
 			return nil
 		})
 		ds.segMu.RUnlock()
@@ -162,14 +168,14 @@ func (ds *Dataspace) content(ctx context.Context, idx *btree.BTreeG[*entry]) (ke
 		}
 	}
 	c := newContentHasher()
-	for i, e := range entries {
-		c.AddDigest([]byte(e.key), int(e.size), digests[i])
+	for _, de := range out {
+		c.AddDigest([]byte(de.e.key), int(de.e.size), de.d)
 	}
 	q.sumMu.Lock()
 	if q.valueSums == nil {
-		q.valueSums = make(map[*Dataspace]map[valueKey][sha256.Size]byte)
+		q.valueSums = make(map[*Dataspace][]digestEntry)
 	}
-	q.valueSums[ds] = next
+	q.valueSums[ds] = out
 	q.sumMu.Unlock()
 	return c.Keys(), c.Bytes(), c.Sum(), nil
 }
@@ -403,4 +409,11 @@ func readSnapshotMeta(fsys vfs.FS, name string) (m snapshotRoot, ok bool, err er
 		return m, true, fmt.Errorf("%w: %s: intact envelope but kind %q, quiesce id %q, %d dataspaces", vfs.ErrMetaCorrupt, name, m.Kind, m.QuiesceID, len(m.Dataspaces))
 	}
 	return m, true, nil
+}
+
+// recordHolds reports whether record payload p, with sequence number seq,
+// holds the value entry e points at.
+func recordHolds(p *recordPayload, seq uint64, e *entry) bool {
+	return int(e.opIndex) < len(p.ops) && string(p.ops[e.opIndex].key) == e.key &&
+		(p.relocated && p.ops[e.opIndex].version == e.seq || !p.relocated && seq == e.seq)
 }
