@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -79,12 +80,17 @@ func startServer(t *testing.T, bin, dataDir string) *server {
 	}
 	go func() { s.done <- s.cmd.Wait() }()
 	t.Cleanup(func() { s.stop() })
-	deadline := time.Now().Add(30 * time.Second)
+	// Up once the database is open: /readyz answers and no longer says
+	// "recovering" (serve binds its ports before it opens the database).
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(s.url + "/livez")
+		resp, err := http.Get(s.url + "/readyz")
 		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			return s
+			if !bytes.Contains(body, []byte("recovering")) {
+				return s
+			}
 		}
 		select {
 		case err := <-s.done:
@@ -354,11 +360,13 @@ func TestVolumeSnapshotSeesUnsyncedManifest(t *testing.T) {
 	results := runVolumeRounds(t, bin)
 	failed := 0
 	for _, r := range results {
-		if len(r.problems) > 0 {
+		// Only failures the bug explains count: snapshot.json missing,
+		// empty or not verified.
+		if slices.ContainsFunc(r.problems, func(p string) bool { return strings.Contains(p, "snapshot.json") }) {
 			failed++
 		}
 	}
-	t.Logf("unsafe snapshot.json: %d of %d rounds' copies failed verification", failed, len(results))
+	t.Logf("unsafe snapshot.json: %d of %d rounds' copies failed on snapshot.json", failed, len(results))
 	if failed == 0 {
 		t.Fatalf("no round failed with snapshot.json written without fsync: the test cannot see seed 000's bug")
 	}
