@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -49,9 +48,8 @@ detected.
 }
 
 func newSnapshotSaveCmd() *cobra.Command {
-	var af adminFlags
 	var names []string
-	var timeout time.Duration
+	var f *clientFlags
 	cmd := &cobra.Command{
 		Use:   "save --addr URL FILE",
 		Short: "Stream a consistent logical snapshot from a server into FILE",
@@ -61,34 +59,23 @@ then renames it to FILE (and syncs the directory). A failed save leaves no
 FILE behind. Each dataspace is consistent at one sequence number.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := af.validate(); err != nil {
-				return err
-			}
-			file := args[0]
-			q := url.Values{}
-			for _, n := range names {
-				q.Add("dataspace", n)
-			}
-			path := "/v1/snapshot"
-			if len(q) > 0 {
-				path += "?" + q.Encode()
-			}
-			resp, err := af.call("GET", path, nil, timeout)
+			c, ctx, cancel, err := f.client(cmd)
 			if err != nil {
 				return err
 			}
-			defer resp.Body.Close()
+			defer cancel()
+			file := args[0]
 			tmp := filepath.Join(filepath.Dir(file), "."+filepath.Base(file)+".tmp-"+randomSuffix())
-			f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 			if err != nil {
 				return err
 			}
 			defer os.Remove(tmp) // after a successful rename, a no-op
-			_, err = io.Copy(f, resp.Body)
+			_, err = c.Snapshot(ctx, names, out)
 			if err == nil {
-				err = f.Sync()
+				err = out.Sync()
 			}
-			if cerr := f.Close(); err == nil {
+			if cerr := out.Close(); err == nil {
 				err = cerr
 			}
 			if err != nil {
@@ -104,12 +91,14 @@ FILE behind. Each dataspace is consistent at one sequence number.`,
 			if err := vfs.SyncDir(vfs.Default(), filepath.Dir(file)); err != nil {
 				return fmt.Errorf("sync directory of %s: %w", file, err)
 			}
-			return printSummary(cmd.OutOrStdout(), af.output, file, sum)
+			return printSummary(cmd.OutOrStdout(), f.output, file, sum)
 		},
 	}
-	af.register(cmd)
+	f = addClientFlags(cmd)
+	// A snapshot takes as long as the data takes to stream.
+	f.timeout = time.Hour
+	cmd.Flags().Lookup("timeout").DefValue = "1h0m0s"
 	cmd.Flags().StringArrayVar(&names, "dataspace", nil, "dataspace to save (repeatable; default all)")
-	cmd.Flags().DurationVar(&timeout, "timeout", time.Hour, "give up after this long")
 	return cmd
 }
 
