@@ -111,6 +111,9 @@ func Check(dir string, opts CheckOptions) (rep Report, err error) {
 	if !fi.IsDir() {
 		return rep, fmt.Errorf("holdfast: check %s: not a directory", dir)
 	}
+	if fsys == vfs.Default() && lockHeld(dir) {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: a running process (a server) holds this directory's lock: it may change files while check reads them, so a problem found may be a moving target; check a copy, a snapshot, or a stopped server's directory", dir))
+	}
 	spaces := path.Join(dir, spacesDirName)
 	names, err := fsys.List(spaces)
 	if err != nil {

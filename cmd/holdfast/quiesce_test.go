@@ -91,3 +91,16 @@ func TestQuiesceResumeCommands(t *testing.T) {
 		t.Fatalf("quiesce -o xml: exit %d, want 2", code)
 	}
 }
+
+func TestCheckNotesARunningServer(t *testing.T) {
+	dir := t.TempDir()
+	db, err := holdfast.Open(dir, holdfast.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	code, out, _ := runCLI(t, "check", "--data", dir)
+	if code != exitOK || !strings.Contains(out, "holds this directory's lock") {
+		t.Fatalf("check of an open directory: exit %d\n%s", code, out)
+	}
+}

@@ -29,6 +29,8 @@ import (
 //	                was known durable: it may or may not be applied after
 //	                recovery (I3). Read the key back before retrying a
 //	                non-idempotent write (INCR).
+//	TRYAGAIN        the database is quiesced for a volume snapshot; the
+//	                write was not applied. Redis clients retry TRYAGAIN.
 //
 // A write that gets any other error was not applied.
 const (
@@ -202,6 +204,8 @@ func errorText(err error) string {
 		return "OUTCOMEUNKNOWN the write may or may not have been applied: " + msg
 	case errors.Is(err, holdfast.ErrFailStop):
 		return "IOERR " + msg
+	case errors.Is(err, holdfast.ErrQuiesced):
+		return "TRYAGAIN " + msg
 	case errors.Is(err, holdfast.ErrCorrupt):
 		return "CORRUPT " + msg
 	case errors.Is(err, holdfast.ErrOverflow):
