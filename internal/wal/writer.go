@@ -61,10 +61,8 @@ type Writer struct {
 	logical []byte   // scratch for a group's logical stream
 	offs    []int64
 
-	// flush is the sync BeginSync started, until someone waits for it.
-	flush *Flush
-
 	mu        sync.Mutex
+	flush     *Flush   // the sync BeginSync started, until someone waited for it
 	segs      []uint64 // every segment in dir, ascending; the last is the current one
 	curSize   int64    // size of the current segment
 	off       int64    // where the next group goes in the current segment
@@ -282,14 +280,17 @@ type Flush struct {
 	done chan struct{}
 	err  error
 	run  func() error // set when the sync is deferred until Wait
+	once sync.Once
 }
 
-// Wait waits for the sync and returns its result; it may be called more
-// than once.
+// Wait waits for the sync and returns its result. It may be called more
+// than once, from any goroutine.
 func (f *Flush) Wait() error {
 	if f.run != nil {
-		f.err, f.run = f.run(), nil
-		close(f.done)
+		f.once.Do(func() {
+			f.err = f.run()
+			close(f.done)
+		})
 	}
 	<-f.done
 	return f.err
@@ -322,7 +323,9 @@ func (w *Writer) BeginSync(deferred bool) *Flush {
 		return fl
 	}
 	run := func() error { return w.syncSegment(f, id, off) }
+	w.mu.Lock()
 	w.flush = fl
+	w.mu.Unlock()
 	if deferred {
 		fl.run = run
 		return fl
@@ -337,10 +340,18 @@ func (w *Writer) BeginSync(deferred bool) *Flush {
 // waitFlush waits for the sync BeginSync started, if any; its result
 // reaches whoever waits on the Flush (a failure has failed the Writer).
 func (w *Writer) waitFlush() {
-	if w.flush != nil {
-		w.flush.Wait()
+	w.mu.Lock()
+	fl := w.flush
+	w.mu.Unlock()
+	if fl == nil {
+		return
+	}
+	fl.Wait()
+	w.mu.Lock()
+	if w.flush == fl {
 		w.flush = nil
 	}
+	w.mu.Unlock()
 }
 
 // roll makes the current segment durable, then creates the next one, big
