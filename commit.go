@@ -609,6 +609,13 @@ func (ds *Dataspace) finish(g *group) bool {
 			}
 		}
 		ds.mu.Unlock()
+		k = 0
+		for i := range g.plans {
+			if g.plans[i].write {
+				ds.cachePublished(g.positions[k], &g.plans[i].payload)
+				k++
+			}
+		}
 	}
 	for i := range g.plans {
 		pl := &g.plans[i]

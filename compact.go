@@ -234,6 +234,7 @@ func (ds *Dataspace) compactStep() bool {
 	ds.mu.Lock()
 	ds.apply(seq, positions[0], payload)
 	ds.mu.Unlock()
+	ds.cacheRecord(positions[0], payload) // copies: the values share read buffers
 	job.stats.Relocated += len(payload.ops)
 	return true
 }

@@ -65,6 +65,10 @@ type Dataspace struct {
 	overlay          map[string]pendingKey
 	inflightIDs      map[string]*planned
 
+	// cacheID identifies this instance in the value cache; a reopened
+	// dataspace gets a new one.
+	cacheID uint64
+
 	reqs     chan *request
 	quit     chan struct{}
 	done     chan struct{}
@@ -122,6 +126,7 @@ func openDataspace(db *DB, name string) *Dataspace {
 		index:       btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true}),
 		dedup:       newDedupTable(db.opts.RequestIDWindow),
 		reqs:        make(chan *request, requestQueueLen),
+		cacheID:     db.spaceIDs.Add(1),
 		overlay:     make(map[string]pendingKey),
 		inflightIDs: make(map[string]*planned),
 		compactReqs: make(chan *compactJob),
@@ -410,11 +415,48 @@ func (ds *Dataspace) readValue(e *entry) ([]byte, error) {
 	if e.isInl {
 		return append([]byte(nil), e.inline...), nil
 	}
+	if v, ok := ds.db.cache.get(makeCacheKey(ds.cacheID, e.pos, e.opIndex)); ok {
+		return append([]byte(nil), v...), nil
+	}
 	p, err := ds.readRecord(e)
 	if err != nil {
 		return nil, err
 	}
+	ds.cacheRecord(e.pos, p)
 	return append([]byte(nil), p.ops[e.opIndex].value...), nil
+}
+
+// cacheRecord caches the values of a record just read and verified that
+// are still live, so the other keys a batch wrote cost no read either.
+func (ds *Dataspace) cacheRecord(pos wal.RecordPos, p *recordPayload) {
+	if ds.db.cache == nil {
+		return
+	}
+	ds.mu.RLock()
+	defer ds.mu.RUnlock()
+	for i, o := range p.ops {
+		if o.kind != opPut || len(o.value) <= ds.db.opts.InlineValueMaxBytes {
+			continue
+		}
+		e, ok := ds.index.Get(&entry{key: string(o.key)})
+		if !ok || e.pos != pos || e.opIndex != uint32(i) {
+			continue // overwritten or deleted since
+		}
+		ds.db.cache.put(makeCacheKey(ds.cacheID, pos, uint32(i)), append([]byte(nil), o.value...))
+	}
+}
+
+// cachePublished caches the larger values of a record just published:
+// they are durable, and likely to be read soon.
+func (ds *Dataspace) cachePublished(pos wal.RecordPos, p *recordPayload) {
+	if ds.db.cache == nil {
+		return
+	}
+	for i, o := range p.ops {
+		if o.kind == opPut && len(o.value) > ds.db.opts.InlineValueMaxBytes {
+			ds.db.cache.put(makeCacheKey(ds.cacheID, pos, uint32(i)), o.value)
+		}
+	}
 }
 
 // readRecord reads and checks the record that holds an entry's value. The

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/holdfast-db/holdfast/internal/wal"
 	"github.com/holdfast-db/holdfast/vfs"
@@ -46,6 +47,9 @@ type DB struct {
 	mu     sync.Mutex
 	spaces map[string]*Dataspace
 	closed bool
+	cache  *valueCache
+	// spaceIDs numbers dataspace instances for the value cache.
+	spaceIDs atomic.Uint64
 	// quiesce: the write gate, quiesce/resume, restore verification (quiesce.go)
 	quiesce quiesceState
 }
@@ -64,7 +68,8 @@ func Open(dir string, opts Options) (*DB, error) {
 	if opts.exit == nil {
 		opts.exit = os.Exit
 	}
-	db := &DB{fsys: opts.FS, dir: dir, opts: opts, log: opts.Logger, spaces: make(map[string]*Dataspace)}
+	db := &DB{fsys: opts.FS, dir: dir, opts: opts, log: opts.Logger, spaces: make(map[string]*Dataspace),
+		cache: newValueCache(opts.ValueCacheBytes)}
 	if err := db.prepareDir(); err != nil {
 		return nil, err
 	}

@@ -28,6 +28,11 @@ type Options struct {
 	// beside the index (default 64); larger ones are read from the log,
 	// from the device, and verified on every read.
 	InlineValueMaxBytes int
+	// ValueCacheBytes bounds the cache of larger values kept in memory
+	// once read from the device or written (default 128 MiB, shared by
+	// every dataspace; negative disables it). It holds only durable,
+	// verified values.
+	ValueCacheBytes int64
 	// RequestIDWindow is how many recent request ids each dataspace
 	// remembers to apply a retried write once (default 100,000).
 	RequestIDWindow int
@@ -72,6 +77,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.GroupCommitMaxBytes <= 0 {
 		o.GroupCommitMaxBytes = 4 << 20
+	}
+	if o.ValueCacheBytes == 0 {
+		o.ValueCacheBytes = DefaultValueCacheBytes
 	}
 	if o.InlineValueMaxBytes == 0 {
 		o.InlineValueMaxBytes = 64

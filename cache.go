@@ -1,0 +1,182 @@
+package holdfast
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/holdfast-db/holdfast/internal/wal"
+)
+
+// The value cache keeps values read from the log, and values just
+// published, in memory, so a Get of a value larger than
+// InlineValueMaxBytes does not read the device every time.
+//
+// It holds only data that is durable and verified: a value enters it when
+// its group has been synced and published, or after its record was read
+// from the device and its checksum checked. It is not the page cache the
+// design distrusts (I5): after a failed sync the dataspace stops, and a
+// reopened dataspace is a new instance whose values are cached afresh.
+// Entries are keyed by where the value lives in the log (dataspace
+// instance, segment, group offset, record, op); the log is append-only and
+// segment ids are never reused, so an entry never goes stale, it only
+// stops being looked up once its key is overwritten.
+//
+// The cache is one per DB, split into shards with an LRU list each, and
+// bounded by Options.ValueCacheBytes including a fixed overhead per entry.
+
+// DefaultValueCacheBytes is the default Options.ValueCacheBytes.
+const DefaultValueCacheBytes = 128 << 20
+
+// cacheKey locates one value in one dataspace instance's log.
+type cacheKey struct {
+	space   uint64 // Dataspace.cacheID
+	segment uint64
+	group   int64
+	logical int64
+	op      uint32
+}
+
+func makeCacheKey(space uint64, pos wal.RecordPos, op uint32) cacheKey {
+	return cacheKey{space: space, segment: pos.Segment, group: pos.GroupOffset, logical: pos.Logical, op: op}
+}
+
+// cacheEntryOverhead approximates the memory of an entry besides its
+// value: the map slot, the item and its list links.
+const cacheEntryOverhead = 128
+
+const cacheShards = 16
+
+type cacheItem struct {
+	key        cacheKey
+	value      []byte
+	prev, next *cacheItem
+}
+
+type cacheShard struct {
+	mu       sync.Mutex
+	items    map[cacheKey]*cacheItem
+	head     cacheItem // sentinel: head.next is the most recently used
+	bytes    int64
+	capacity int64
+}
+
+type valueCache struct {
+	shards       [cacheShards]cacheShard
+	hits, misses atomic.Int64
+}
+
+// newValueCache returns a cache of about capacity bytes, or nil (no
+// cache) when capacity is not positive.
+func newValueCache(capacity int64) *valueCache {
+	if capacity <= 0 {
+		return nil
+	}
+	c := &valueCache{}
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.items = make(map[cacheKey]*cacheItem)
+		s.head.next, s.head.prev = &s.head, &s.head
+		s.capacity = capacity / cacheShards
+	}
+	return c
+}
+
+func (c *valueCache) shard(k cacheKey) *cacheShard {
+	h := k.space*0x9e3779b97f4a7c15 ^ k.segment*0xbf58476d1ce4e5b9 ^ uint64(k.group)*0x94d049bb133111eb ^ uint64(k.logical)*0x2545f4914f6cdd1d ^ uint64(k.op)
+	h ^= h >> 29
+	return &c.shards[h%cacheShards]
+}
+
+// get returns the cached value for k. The slice is shared: callers copy
+// it before handing it out.
+func (c *valueCache) get(k cacheKey) ([]byte, bool) {
+	if c == nil {
+		return nil, false
+	}
+	s := c.shard(k)
+	s.mu.Lock()
+	it, ok := s.items[k]
+	if ok {
+		s.unlink(it)
+		s.pushFront(it)
+	}
+	s.mu.Unlock()
+	if !ok {
+		c.misses.Add(1)
+		return nil, false
+	}
+	c.hits.Add(1)
+	return it.value, true
+}
+
+// put caches value under k. value must not change afterwards.
+func (c *valueCache) put(k cacheKey, value []byte) {
+	if c == nil {
+		return
+	}
+	s := c.shard(k)
+	size := int64(len(value)) + cacheEntryOverhead
+	if size > s.capacity/4 {
+		return // one value must not flush a shard
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if it, ok := s.items[k]; ok {
+		s.unlink(it)
+		s.pushFront(it)
+		return
+	}
+	it := &cacheItem{key: k, value: value}
+	s.items[k] = it
+	s.pushFront(it)
+	s.bytes += size
+	for s.bytes > s.capacity {
+		old := s.head.prev
+		s.unlink(old)
+		delete(s.items, old.key)
+		s.bytes -= int64(len(old.value)) + cacheEntryOverhead
+	}
+}
+
+// stats returns the cache's size and its hit and miss counts.
+func (c *valueCache) stats() (bytes, entries, hits, misses int64) {
+	if c == nil {
+		return 0, 0, 0, 0
+	}
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		bytes += s.bytes
+		entries += int64(len(s.items))
+		s.mu.Unlock()
+	}
+	return bytes, entries, c.hits.Load(), c.misses.Load()
+}
+
+func (s *cacheShard) unlink(it *cacheItem) {
+	it.prev.next, it.next.prev = it.next, it.prev
+}
+
+func (s *cacheShard) pushFront(it *cacheItem) {
+	it.prev, it.next = &s.head, s.head.next
+	s.head.next.prev = it
+	s.head.next = it
+}
+
+// CacheStats describe the value cache.
+type CacheStats struct {
+	Bytes, Entries int64 // what it holds now (bytes include a per-entry overhead)
+	Capacity       int64
+	Hits, Misses   int64 // lookups since Open
+}
+
+// CacheStats returns the value cache's size and hit counts; all zero when
+// the cache is disabled.
+func (db *DB) CacheStats() CacheStats {
+	var s CacheStats
+	s.Bytes, s.Entries, s.Hits, s.Misses = db.cache.stats()
+	if db.cache != nil {
+		s.Capacity = db.opts.ValueCacheBytes
+	}
+	return s
+}

@@ -1,0 +1,152 @@
+package holdfast
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/holdfast-db/holdfast/vfs/faultfs"
+)
+
+func TestValueCacheEvictsLeastRecentlyUsed(t *testing.T) {
+	c := newValueCache(cacheShards * 10 * (100 + cacheEntryOverhead)) // ten 100-byte values a shard
+	key := func(i int) cacheKey { return cacheKey{space: 1, segment: 1, group: int64(i)} }
+	for i := range 2000 {
+		c.put(key(i), bytes.Repeat([]byte{byte(i)}, 100))
+	}
+	bytesUsed, entries, _, _ := c.stats()
+	if limit := int64(cacheShards * 10 * (100 + cacheEntryOverhead)); bytesUsed > limit || entries > cacheShards*10 {
+		t.Fatalf("cache holds %d bytes in %d entries, over its %d-byte bound", bytesUsed, entries, limit)
+	}
+	if _, ok := c.get(key(0)); ok {
+		t.Fatal("the oldest value survived 2,000 inserts into a 160-entry cache")
+	}
+	v, ok := c.get(key(1999))
+	if !ok || !bytes.Equal(v, bytes.Repeat([]byte{byte(1999 % 256)}, 100)) {
+		t.Fatalf("the newest value: %v, %v", ok, v)
+	}
+	// A value bigger than a quarter of a shard is not cached at all.
+	c.put(key(-1), make([]byte, 1000))
+	if _, ok := c.get(key(-1)); ok {
+		t.Fatal("an oversize value was cached")
+	}
+	if newValueCache(-1) != nil {
+		t.Fatal("a negative size must disable the cache")
+	}
+	var nilCache *valueCache
+	nilCache.put(key(1), []byte("x"))
+	if _, ok := nilCache.get(key(1)); ok {
+		t.Fatal("a disabled cache returned a value")
+	}
+}
+
+// segmentReads counts the reads of log segments in fsys's operation log
+// (it needs Options.OpLogLimit).
+func segmentReads(fsys *faultfs.FS) int {
+	n := 0
+	for _, r := range fsys.OpLog() {
+		if r.Op.Kind == faultfs.OpRead && strings.HasSuffix(r.Op.Path, ".seg") {
+			n++
+		}
+	}
+	return n
+}
+
+func loggedFS(seed uint64) *faultfs.FS {
+	return faultfs.New(faultfs.Options{Seed: seed, OpLogLimit: 1 << 20})
+}
+
+// After a reopen, the first Get of a value a batch wrote reads its record
+// once; the batch's other values come from the cache. With the cache off,
+// every Get reads the device.
+func TestValueCacheServesBatchNeighbours(t *testing.T) {
+	ctx := context.Background()
+	value := func(i int) []byte { return []byte(fmt.Sprintf("%03d-%s", i, strings.Repeat("v", 200))) }
+	for _, cacheBytes := range []int64{0, -1} {
+		fsys := loggedFS(2)
+		db, err := Open("/data", Options{FS: fsys, Logger: quietLogger(), ValueCacheBytes: cacheBytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := db.CreateDataspace("c", DataspaceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b Batch
+		for i := range 100 {
+			b.Put([]byte(fmt.Sprintf("k%03d", i)), value(i))
+		}
+		if _, err := ds.Apply(ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+		ds, err = db.Reopen("c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ds.WaitVerified(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before := segmentReads(fsys)
+		for i := range 100 {
+			v, err := ds.Get(ctx, []byte(fmt.Sprintf("k%03d", i)))
+			if err != nil || !bytes.Equal(v.Data, value(i)) {
+				t.Fatalf("cache %d: k%03d = %q, %v", cacheBytes, i, v.Data, err)
+			}
+			v.Data[0] = 'X' // the caller owns what Get returns
+		}
+		reads := segmentReads(fsys) - before
+		switch {
+		case cacheBytes == 0 && reads != 1:
+			t.Fatalf("with the cache, 100 Gets of one batch read the log %d times, want 1", reads)
+		case cacheBytes < 0 && reads < 100:
+			t.Fatalf("without the cache, 100 Gets read the log %d times, want at least 100", reads)
+		}
+		v, err := ds.Get(ctx, []byte("k007"))
+		if err != nil || !bytes.Equal(v.Data, value(7)) {
+			t.Fatalf("cache %d: a caller's change to a returned value reached the cache: %q, %v", cacheBytes, v.Data, err)
+		}
+		db.Close()
+	}
+}
+
+// A value just written is served from the cache, and an overwritten
+// value's old entry is never served.
+func TestValueCacheFollowsOverwrites(t *testing.T) {
+	ctx := context.Background()
+	fsys := loggedFS(3)
+	db, err := Open("/data", Options{FS: fsys, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ds, err := db.CreateDataspace("c", DataspaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := func(s string) []byte { return []byte(s + strings.Repeat(".", 100)) }
+	before := segmentReads(fsys)
+	for i := range 20 {
+		if _, err := ds.Put(ctx, []byte("k"), big(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		v, err := ds.Get(ctx, []byte("k"))
+		if err != nil || !bytes.Equal(v.Data, big(fmt.Sprint(i))) {
+			t.Fatalf("after write %d: %q, %v", i, v.Data, err)
+		}
+	}
+	if n := segmentReads(fsys) - before; n != 0 {
+		t.Fatalf("reads of values just written went to the device %d times", n)
+	}
+	// Compaction moves the value; the moved copy is cached as well.
+	if _, err := ds.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := ds.Get(ctx, []byte("k")); err != nil || !bytes.Equal(v.Data, big("19")) {
+		t.Fatalf("after compaction: %q, %v", v.Data, err)
+	}
+	if segmentReads(fsys) == 0 {
+		t.Fatal("the operation log recorded no segment reads at all: the counts above prove nothing")
+	}
+}
