@@ -33,7 +33,14 @@ import (
 const (
 	WorkloadUpdate = "update"
 	WorkloadInsert = "insert"
+	// WorkloadStartup is not the paper's: the first fsync of the target
+	// fails while the program starts (its recovery), with nothing
+	// written; the first read says whether it served anyway.
+	WorkloadStartup = "startup"
 )
+
+// Workloads lists them in report order.
+var Workloads = []string{WorkloadUpdate, WorkloadInsert, WorkloadStartup}
 
 // The values the workloads write.
 const (
@@ -83,6 +90,10 @@ type env struct {
 	log  io.Writer
 	bins map[string]string // built helper programs
 	port int
+	// arm installs the fsync failure; a subject calls it right before the
+	// write, after its program has started (startup syncs are not the
+	// operation's).
+	arm func()
 }
 
 // subject is one program under study.
@@ -131,7 +142,9 @@ func (c cell) summary() string {
 		return "no fault"
 	}
 	op := "E"
-	if c.opOK {
+	if c.workload == WorkloadStartup {
+		op = "R"
+	} else if c.opOK {
 		op = "S"
 	}
 	return op + ": " + strings.Join(c.codes[:], " ")
@@ -219,7 +232,7 @@ func Run(cfg Config) error {
 	started := time.Now()
 	var cells []cell
 	for _, s := range subjects {
-		for _, w := range []string{WorkloadUpdate, WorkloadInsert} {
+		for _, w := range Workloads {
 			for _, p := range profiles {
 				c := runCell(s, w, p, work, logDir, bins)
 				fmt.Fprintf(cfg.Progress, "%-16s %-6s %-12s %s\n", s.name, w, p, c.summary())
@@ -235,6 +248,12 @@ func missingTools(s *subject, bins map[string]string) string {
 	var missing []string
 	for _, n := range s.need {
 		if _, ok := bins[n]; ok {
+			continue
+		}
+		if strings.HasPrefix(n, "/") {
+			if _, err := os.Stat(n); err != nil {
+				missing = append(missing, n+" not found")
+			}
 			continue
 		}
 		if _, err := exec.LookPath(n); err != nil {
@@ -294,7 +313,6 @@ func runCell(s *subject, workload string, p faultfs.Profile, work, logDir string
 	command("lazyfs::cache-checkpoint")
 	command("faultfs::evict-clean-pages")
 	before := srv.FS().Stats().FailedSyncs
-	command("faultfs::inject::sync,syncdata path=" + s.target + " nth=1 err=EIO")
 	// Count the target's syncs after the failed one, while the operation
 	// runs: the paper found that no program retries a failed fsync.
 	match, err := faultfs.PathGlob(s.target)
@@ -304,19 +322,40 @@ func runCell(s *subject, workload string, p faultfs.Profile, work, logDir string
 	}
 	var targetSyncs int
 	var retryMu sync.Mutex
-	srv.AddInjector("study: count target syncs", faultfs.InjectorFunc(func(op faultfs.Op) error {
-		if (op.Kind == faultfs.OpSync || op.Kind == faultfs.OpSyncData) && match(op) {
-			retryMu.Lock()
-			targetSyncs++
-			retryMu.Unlock()
+	armed := false
+	e.arm = func() {
+		if armed {
+			return
 		}
-		return nil
-	}))
+		armed = true
+		command("faultfs::inject::sync,syncdata path=" + s.target + " nth=1 err=EIO")
+		srv.AddInjector("study: count target syncs", faultfs.InjectorFunc(func(op faultfs.Op) error {
+			if (op.Kind == faultfs.OpSync || op.Kind == faultfs.OpSyncData) && match(op) {
+				retryMu.Lock()
+				targetSyncs++
+				retryMu.Unlock()
+			}
+			return nil
+		}))
+	}
 	key := keyUpdate
 	if workload == WorkloadInsert {
 		key = keyInsert
 	}
-	ok, running, detail := s.op(e, key, newValue)
+	var ok bool
+	var running read
+	var detail string
+	if workload == WorkloadStartup {
+		e.arm()
+		running = s.get(e, keyUpdate)
+		detail = "start with the first fsync of the target failing, then read " + keyUpdate
+	} else {
+		ok, running, detail = s.op(e, key, newValue)
+	}
+	if !armed {
+		c.err = "the subject never armed the fault"
+		return c
+	}
 	c.opOK, c.detail = ok, detail
 	c.fired = srv.FS().Stats().FailedSyncs > before
 	retryMu.Lock()
@@ -332,7 +371,11 @@ func runCell(s *subject, workload string, p faultfs.Profile, work, logDir string
 	command("faultfs::crash")
 	c.reads[3] = s.get(e, key)
 	for i, r := range c.reads {
-		c.codes[i] = classify(workload, ok, r)
+		if workload == WorkloadStartup {
+			c.codes[i] = classify(WorkloadUpdate, false, r) // nothing written: old is right
+		} else {
+			c.codes[i] = classify(workload, ok, r)
+		}
 		fmt.Fprintf(&logBuf, "[study] read %-8s %-24s -> %s\n", points[i], r, c.codes[i])
 	}
 	command("faultfs::status")

@@ -25,6 +25,7 @@ func allSubjects() []*subject {
 		redisSubject(),
 		levelDBSubject(),
 		lmdbSubject(),
+		postgresSubject(),
 	}
 }
 
@@ -83,6 +84,7 @@ func sqliteSubject(name, mode, target string) *subject {
 				stmt = fmt.Sprintf("UPDATE kv SET v='%s' WHERE k='%s'", value, key)
 			}
 			script := "PRAGMA synchronous=FULL;\n" + stmt + ";\n" + readScript(key)
+			e.arm()
 			stdout, stderr, err := run(e, script, "sqlite3", "-batch", db(e))
 			opErr, readErr := "", ""
 			for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
@@ -170,6 +172,7 @@ func holdfastSubject() *subject {
 				return false, read{err: err.Error()}, "open: " + err.Error()
 			}
 			holdfastOpen[e] = &holdfastState{db: db}
+			e.arm()
 			_, err = ds.Put(context.Background(), []byte(key), []byte(value))
 			fmt.Fprintf(e.log, "[holdfast] Put(%s, %s) = %v\n", key, value, err)
 			r := get(ds, key)
@@ -264,6 +267,7 @@ func redisSubject() *subject {
 			if err := start(e); err != nil {
 				return false, read{err: err.Error()}, err.Error()
 			}
+			e.arm()
 			out, stderr, err := run(e, "", "redis-cli", "-p", strconv.Itoa(e.port), "SET", key, value)
 			ok := err == nil && strings.TrimSpace(out) == "OK"
 			time.Sleep(200 * time.Millisecond) // let a failing server exit
@@ -331,6 +335,7 @@ func cClientSubject(name, bin, about, target, paper string, dirName string) *sub
 			return nil
 		},
 		op: func(e *env, key, value string) (bool, read, string) {
+			e.arm()
 			out, _, err := run(e, "", e.bins[bin], dir(e), "put", key, value)
 			v, _ := parse(out, "op: ")
 			return v == "ok", parseGet(out, err), "put: " + v
