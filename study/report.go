@@ -302,6 +302,7 @@ func writeReport(subjects []*subject, skipped []string, profiles []faultfs.Profi
 		p("Helper build problems:\n\n```\n%s```\n\n", buildLog)
 	}
 	p("## What differs from the paper's setup\n\n")
+	p("- The failure is armed after the program has started, right before the write, so that syncs a program makes while starting (holdfast and PostgreSQL sync their logs during recovery) are not taken for the operation's; the startup workload fails exactly those.\n")
 	p("- The failure is injected on the whole fsync of the target file (every page of it fails), not on one block through dm-loki; the model's per-profile reaction is faultfs's (docs/faultfs.md), built from CuttleFS's code and the paper's prose.\n")
 	p("- ext4-journal reports the failing fsync as a success and fails the next one, as the paper describes; a program that syncs its target only once per operation sees success (S:) and the loss shows later.\n")
 	p("- `strict` is faultfs's own profile (a failed sync keeps the pages dirty, as FreeBSD does; takeaway #5), not one of the paper's file systems: a later successful sync, for instance during a program's recovery, writes the data the failed call was about, which shows as FF.\n")

@@ -65,6 +65,27 @@ type Config struct {
 	Progress io.Writer
 }
 
+// current is the mount of the cell that runs, for Abort.
+var (
+	currentMu sync.Mutex
+	current   *fusefs.Server
+)
+
+// Abort unmounts the mount of the running cell, so that an interrupted
+// study leaves nothing mounted. The command calls it on SIGINT and SIGTERM
+// before exiting.
+func Abort() {
+	currentMu.Lock()
+	defer currentMu.Unlock()
+	if current != nil {
+		if err := current.Unmount(); err != nil {
+			exec.Command("umount", "-l", current.Mountpoint()).Run()
+		}
+		current.Close()
+		current = nil
+	}
+}
+
 // read is what one read of the key returned.
 type read struct {
 	val   string // the value, if found
@@ -293,7 +314,13 @@ func runCell(s *subject, workload string, p faultfs.Profile, work, logDir string
 		c.err = err.Error()
 		return c
 	}
+	currentMu.Lock()
+	current = srv
+	currentMu.Unlock()
 	defer func() {
+		currentMu.Lock()
+		current = nil
+		currentMu.Unlock()
 		srv.Unmount()
 		srv.Close()
 	}()

@@ -4,7 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/holdfast-db/holdfast/study"
 	"github.com/holdfast-db/holdfast/vfs/faultfs"
@@ -33,6 +36,14 @@ func studyCmd(args []string, stdout, stderr io.Writer) error {
 			cfg.Profiles = append(cfg.Profiles, pr)
 		}
 	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		study.Abort()
+		fmt.Fprintln(stderr, "faultfs study: interrupted; the running cell's mount is unmounted")
+		os.Exit(1)
+	}()
 	if err := study.Run(cfg); err != nil {
 		return err
 	}

@@ -196,6 +196,9 @@ func Mount(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Mountpoint returns the absolute mount point.
+func (s *Server) Mountpoint() string { return s.opts.Mountpoint }
+
 // FS returns the model behind the mount, for tests and in-process control.
 func (s *Server) FS() *faultfs.FS { return s.fsys }
 
