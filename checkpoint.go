@@ -175,7 +175,7 @@ func decodeCheckpoint(b []byte, inlineMax int) (c checkpointState, minSegment ui
 			return c, 0, fmt.Errorf("entry %d: version %d segment %d beyond the checkpoint", i, e.seq, e.pos.Segment)
 		}
 		minSegment = min(minSegment, e.pos.Segment)
-		c.index.Set(e)
+		c.index.Load(e) // ascending (checked above): the fast path for sorted input
 	}
 	if len(body)-p < 4 {
 		return c, 0, errors.New("dedup count overruns the file")
