@@ -25,7 +25,12 @@ import (
 // whole log is replayed. So a checkpoint can never lose or invent data.
 //
 // Checkpoints are written when a dataspace closes, after a compaction, and
-// every CheckpointEveryBytes of log. The index is copied in O(1)
+// whenever the log written since the last one exceeds both
+// CheckpointEveryBytes and the size of that checkpoint: a checkpoint
+// grows with the index, and writing a 700 MB checkpoint every 64 MB of
+// log would multiply the bytes written tenfold. So checkpoints add at most
+// as many bytes as the log itself, and an open replays at most about one
+// checkpoint's worth of log. The index is copied in O(1)
 // (copy-on-write B-tree) between two groups on the writer goroutine, and
 // written by another goroutine, so writers do not wait for it.
 const (
@@ -36,6 +41,15 @@ const (
 	// a new one.
 	CheckpointEveryBytes = 64 << 20
 )
+
+// checkpointDueBytes is how much log must be written after the last
+// checkpoint before the next one.
+func (ds *Dataspace) checkpointDueBytes() int64 {
+	return max(checkpointMinBytes, ds.ckptSize.Load())
+}
+
+// checkpointMinBytes is CheckpointEveryBytes; tests lower it.
+var checkpointMinBytes int64 = CheckpointEveryBytes
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
@@ -216,6 +230,7 @@ func (ds *Dataspace) loadCheckpoint() (c checkpointState, ok bool) {
 		}
 		return c, false
 	}
+	ds.ckptSize.Store(int64(len(data)))
 	c, minSeg, err := decodeCheckpoint(data, ds.db.opts.InlineValueMaxBytes)
 	if err != nil {
 		ds.db.log.Warn("checkpoint damaged; replaying the whole log", "dataspace", ds.name, "file", name, "err", err)
@@ -237,14 +252,19 @@ func (ds *Dataspace) loadCheckpoint() (c checkpointState, ok bool) {
 // writeCheckpoint writes c durably (temp file, fsync, rename, directory
 // fsync).
 func (ds *Dataspace) writeCheckpoint(c checkpointState) error {
-	return vfs.WriteFileAtomic(ds.db.fsys, path.Join(ds.dir, checkpointFileName), encodeCheckpoint(c), 0o644)
+	data := encodeCheckpoint(c)
+	if err := vfs.WriteFileAtomic(ds.db.fsys, path.Join(ds.dir, checkpointFileName), data, 0o644); err != nil {
+		return err
+	}
+	ds.ckptSize.Store(int64(len(data)))
+	return nil
 }
 
 // maybeCheckpoint starts a background checkpoint when enough log has been
 // written since the last one, or when force is set; writer goroutine only.
 func (ds *Dataspace) maybeCheckpoint(force bool) {
 	written := ds.log.Stats().BytesWritten
-	if !force && written-ds.ckptAtBytes < CheckpointEveryBytes {
+	if !force && written-ds.ckptAtBytes < ds.checkpointDueBytes() {
 		return
 	}
 	if !ds.ckptBusy.CompareAndSwap(false, true) {

@@ -163,3 +163,50 @@ func mustGet(t *testing.T, ds *Dataspace, key string) []byte {
 	}
 	return v.Data
 }
+
+// Checkpoints grow with the index; the next one waits until the log has
+// grown by the last one's size, so checkpoints never write more than the
+// log does (a 700 MB checkpoint every 64 MB of log was a tenfold write
+// amplification at 10 M keys).
+func TestCheckpointBytesBoundedByLogBytes(t *testing.T) {
+	old := checkpointMinBytes
+	checkpointMinBytes = 32 << 10
+	defer func() { checkpointMinBytes = old }()
+	fsys := faultfs.New(faultfs.Options{Seed: 9, OpLogLimit: 1 << 22})
+	db, err := Open("/data", Options{FS: fsys, Logger: quietLogger(), SerialMaintenance: true, CompactionSpaceAmp: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ds, err := db.CreateDataspace("c", DataspaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 400 {
+		var b Batch
+		for j := range 50 {
+			b.Put([]byte(fmt.Sprintf("key-%06d", i*50+j)), []byte("v"))
+		}
+		if _, err := ds.Apply(ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ckptBytes, ckpts int64
+	for _, r := range fsys.OpLog() {
+		if r.Op.Kind == faultfs.OpWrite && strings.Contains(r.Op.Path, checkpointFileName) {
+			ckptBytes += r.Op.Length
+		}
+		if r.Op.Kind == faultfs.OpRename && strings.HasSuffix(r.Op.NewPath, "/"+checkpointFileName) {
+			ckpts++
+		}
+	}
+	logBytes := ds.Stats().Log.BytesWritten
+	if ckpts < 3 {
+		t.Fatalf("%d checkpoints for %d bytes of log: the test did not exercise the schedule", ckpts, logBytes)
+	}
+	if last := ds.ckptSize.Load(); ckptBytes > logBytes+last {
+		t.Fatalf("checkpoints wrote %d bytes in %d files for %d bytes of log: more than the log plus one checkpoint (%d)", ckptBytes, ckpts, logBytes, last)
+	}
+	t.Logf("%d checkpoints, %d bytes, for %d bytes of log", ckpts, ckptBytes, logBytes)
+}

@@ -683,7 +683,7 @@ func (ds *Dataspace) abandon() {
 // checkpointDue says whether enough log has been written since the last
 // checkpoint that the pipeline should drain for one.
 func (ds *Dataspace) checkpointDue() bool {
-	return ds.log.Stats().BytesWritten-ds.ckptAtBytes >= CheckpointEveryBytes && !ds.ckptBusy.Load()
+	return ds.log.Stats().BytesWritten-ds.ckptAtBytes >= ds.checkpointDueBytes() && !ds.ckptBusy.Load()
 }
 
 // plan checks a request's condition against the current state and builds

@@ -51,7 +51,8 @@ type Dataspace struct {
 	// checkpoints: one at a time, written off the writer goroutine.
 	ckptWG      sync.WaitGroup
 	ckptBusy    atomic.Bool
-	ckptAtBytes int64 // log BytesWritten at the last checkpoint; writer only
+	ckptAtBytes int64        // log BytesWritten at the last checkpoint; writer only
+	ckptSize    atomic.Int64 // bytes of the last checkpoint written or read
 	// verified is closed when the background verification of the log
 	// before the checkpoint has finished; verifyErr is its result.
 	verified  chan struct{}
