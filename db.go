@@ -293,7 +293,6 @@ func (db *DB) Reopen(name string) (*Dataspace, error) {
 // Close stops every dataspace (finishing writes already in the log and
 // syncing interval-policy logs) and releases the lock.
 func (db *DB) Close() error {
-	db.quiesceClose()
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
@@ -301,6 +300,7 @@ func (db *DB) Close() error {
 	}
 	db.closed = true
 	db.mu.Unlock()
+	db.quiesceClose()
 	err := db.closeSpaces()
 	if db.lock != nil {
 		err = errors.Join(err, db.lock.Close())

@@ -571,12 +571,13 @@ func (db *DB) Ready() (bool, []string) {
 	return len(reasons) == 0, reasons
 }
 
-// quiesceClose ends an active quiesce as Close begins: the file system is
-// thawed (Close writes checkpoints) and held writers are released (they
-// then see ErrClosed).
+// quiesceClose ends an active quiesce as Close begins (after it marked
+// the DB closed, so no new quiesce starts; one in progress is waited for):
+// the file system is thawed (Close writes checkpoints) and held writers
+// are released (they then see ErrClosed).
 func (db *DB) quiesceClose() {
-	if _, ok := db.QuiesceStatus(); ok {
-		db.resume("", "close")
+	if err := db.resume("", "close"); err != nil {
+		db.log.Error("close: ending the quiesce", "err", err)
 	}
 }
 

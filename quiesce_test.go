@@ -383,3 +383,36 @@ func TestQuiescePausesCompaction(t *testing.T) {
 		t.Fatalf("compaction after resume: %v", err)
 	}
 }
+
+// Close while quiesced resumes: held writers are released (they then
+// either get ErrClosed or, if they reach the writer before it stops, are
+// applied as any write in flight at Close is), the snapshot.json files
+// go, and a later Quiesce reports ErrClosed.
+func TestCloseWhileQuiesced(t *testing.T) {
+	fsys := faultfs.New(faultfs.Options{})
+	db := openFS(t, fsys)
+	ds, _ := db.CreateDataspace("d", holdfast.DataspaceOptions{})
+	if _, err := db.Quiesce(ctx, holdfast.QuiesceOptions{WriteWait: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan error, 1)
+	go func() { _, err := ds.Put(ctx, []byte("k"), []byte("v")); held <- err }()
+	time.Sleep(20 * time.Millisecond)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-held:
+		if err != nil && !errors.Is(err, holdfast.ErrClosed) {
+			t.Fatalf("held write after Close = %v, want ErrClosed or success", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a held write is still waiting 5 s after Close")
+	}
+	if ok, _ := vfs.Exists(fsys, "/data/snapshot.json"); ok {
+		t.Fatal("snapshot.json left after Close of a quiesced database")
+	}
+	if _, err := db.Quiesce(ctx, holdfast.QuiesceOptions{}); !errors.Is(err, holdfast.ErrClosed) {
+		t.Fatalf("Quiesce after Close = %v, want ErrClosed", err)
+	}
+}
