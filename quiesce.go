@@ -52,8 +52,10 @@ const (
 	DefaultAutoResumeAfter = 60 * time.Second
 	MaxAutoResumeAfter     = 24 * time.Hour
 	// QuiesceCheckpointMinBytes: a quiesce writes a checkpoint when at
-	// least this much log was written since the last one, so a restored
-	// copy replays little; below it the replay is short anyway.
+	// least this much log, and at least the last checkpoint's size, was
+	// written since the last one (as background checkpoints do: never
+	// more checkpoint bytes than log bytes), so a restored copy replays at
+	// most about one checkpoint's worth of log.
 	QuiesceCheckpointMinBytes = 1 << 20
 	// MaxQuiesceWriteWait bounds QuiesceOptions.WriteWait.
 	MaxQuiesceWriteWait = 10 * time.Minute
@@ -437,7 +439,7 @@ func (ds *Dataspace) quiesceOne(ctx context.Context, info QuiesceInfo) (Snapshot
 			return
 		}
 		c = ds.snapshot()
-		if written := ds.log.Stats().BytesWritten; written-ds.ckptAtBytes >= QuiesceCheckpointMinBytes {
+		if written := ds.log.Stats().BytesWritten; written-ds.ckptAtBytes >= max(QuiesceCheckpointMinBytes, ds.ckptSize.Load()) {
 			checkpoint, ds.ckptAtBytes = true, written
 		}
 	}

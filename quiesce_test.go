@@ -416,3 +416,56 @@ func TestCloseWhileQuiesced(t *testing.T) {
 		t.Fatalf("Quiesce after Close = %v, want ErrClosed", err)
 	}
 }
+
+// A restored copy keeps serving: after more writes and a compaction that
+// removes segments snapshot.json lists, a restart still verifies (the log
+// moved on; removed segments are noted, not problems).
+func TestRestoredCopyMovesOn(t *testing.T) {
+	fsys := faultfs.New(faultfs.Options{})
+	opts := holdfast.Options{FS: fsys, Logger: quiet(), SegmentSizeBytes: 64 << 10, CompactionSpaceAmp: -1}
+	db, err := holdfast.Open("/data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := db.CreateDataspace("d", holdfast.DataspaceOptions{})
+	for i := 0; i < 300; i++ {
+		ds.Put(ctx, []byte(fmt.Sprint(i%30)), []byte(strings.Repeat("x", 600)))
+	}
+	if _, err := db.Quiesce(ctx, holdfast.QuiesceOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	copyFS, _ := fsys.CrashClone(faultfs.CrashOptions{})
+	db.Resume("")
+	db.Close()
+
+	opts.FS = copyFS
+	r, err := holdfast.Open("/data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := r.RestoreStatus(); !rs.OK {
+		t.Fatalf("fresh restore: %+v", rs)
+	}
+	rds := mustDS(t, r, "d")
+	for i := 0; i < 100; i++ {
+		rds.Put(ctx, []byte(fmt.Sprint(i%30)), []byte(strings.Repeat("y", 600)))
+	}
+	st, err := rds.Compact(ctx)
+	if err != nil || st.RemovedSegments == 0 {
+		t.Fatalf("compaction removed %d segments, %v; the test needs some removed", st.RemovedSegments, err)
+	}
+	r.Close()
+	r, err = holdfast.Open("/data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rs := r.RestoreStatus()
+	if !rs.Checked || !rs.OK || !strings.Contains(strings.Join(rs.Notes, "\n"), "removed by compaction") {
+		t.Fatalf("restart of a restored copy that moved on: %+v", rs)
+	}
+	// holdfast check agrees.
+	if rep, err := holdfast.Check("/data", holdfast.CheckOptions{FS: copyFS}); err != nil || !rep.OK {
+		t.Fatalf("check of the copy that moved on: %v %+v", err, rep.Problems)
+	}
+}
