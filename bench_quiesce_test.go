@@ -18,9 +18,10 @@ import (
 // 100-byte values (read back from the log for the content hash) over
 // 10,000 keys per dataspace, preloaded. Each iteration lets the writers
 // run for 50 ms, quiesces (writes arriving meanwhile wait for the resume),
-// and resumes. Issue 5's target: p99 <= 100 ms.
+// and resumes. Issue 5's target: p99 <= 100 ms. The first quiesce after
+// open, which reads every value once, is reported apart (first-ms).
 //
-//	go test -run '^$' -bench BenchmarkQuiesce -benchtime 60x .
+//	go test -run '^$' -bench BenchmarkQuiesce -benchtime 200x .
 func BenchmarkQuiesce(b *testing.B) {
 	const (
 		spaces       = 10
@@ -70,6 +71,17 @@ func BenchmarkQuiesce(b *testing.B) {
 			}
 		}()
 	}
+	// The first quiesce after open reads every value once for the
+	// content hash (later ones only what was written since): reported
+	// apart, as first-ms, not in the percentiles.
+	time.Sleep(loadBetween)
+	t0 := time.Now()
+	info, err := db.Quiesce(benchCtx, holdfast.QuiesceOptions{WriteWait: time.Second})
+	first := time.Since(t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db.Resume(info.ID)
 	var lat latencies
 	var ph []holdfast.QuiescePhases
 	start := time.Now()
@@ -105,6 +117,7 @@ func BenchmarkQuiesce(b *testing.B) {
 	b.ReportMetric(float64(pct(0.50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	b.ReportMetric(float64(first.Microseconds())/1000, "first-ms")
 	b.ReportMetric(float64(acked.Load())/time.Since(start).Seconds(), "writes/s")
 	b.ReportMetric(float64(refused.Load())/float64(b.N), "refused/quiesce")
 	b.Logf("slowest quiesce: %v: %+v", lat[len(lat)-1], ph[worst])
