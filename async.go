@@ -19,8 +19,8 @@ type Pending struct {
 	done bool
 }
 
-// Result is the outcome of a write submitted with PutAsync, DeleteAsync or
-// IncrAsync.
+// Result is the outcome of a write submitted with PutAsync, DeleteAsync,
+// IncrAsync or ApplyAsync.
 type Result struct {
 	Seq     uint64 // the write's sequence number (0 when nothing was written)
 	Existed bool   // DeleteAsync: the key existed
@@ -55,6 +55,12 @@ func (ds *Dataspace) PutAsync(ctx context.Context, key, value []byte, opts ...Wr
 // DeleteAsync is Delete without waiting; see Pending.
 func (ds *Dataspace) DeleteAsync(ctx context.Context, key []byte, opts ...WriteOption) *Pending {
 	r, err := ds.deleteRequest(key, opts)
+	return ds.pending(ctx, r, err)
+}
+
+// ApplyAsync is Apply without waiting; see Pending.
+func (ds *Dataspace) ApplyAsync(ctx context.Context, b *Batch, opts ...WriteOption) *Pending {
+	r, err := ds.batchRequest(b, opts)
 	return ds.pending(ctx, r, err)
 }
 

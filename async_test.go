@@ -19,6 +19,10 @@ func TestAsyncWritesApplyInOrderAndShareGroups(t *testing.T) {
 		ps = append(ps, ds.PutAsync(ctx, []byte("k"), []byte(fmt.Sprint(i))))
 		ps = append(ps, ds.IncrAsync(ctx, []byte("n"), 1))
 	}
+	var b Batch
+	b.Put([]byte("b1"), []byte("x"))
+	b.Put([]byte("b2"), []byte("y"))
+	ps = append(ps, ds.ApplyAsync(ctx, &b))
 	ps = append(ps, ds.DeleteAsync(ctx, []byte("k")))
 	var last uint64
 	for i, p := range ps {
@@ -37,6 +41,9 @@ func TestAsyncWritesApplyInOrderAndShareGroups(t *testing.T) {
 	// Waited a second time on purpose: the same answer, at once.
 	if res, err := ps[len(ps)-1].Wait(); err != nil || !res.Existed {
 		t.Fatalf("second Wait of the delete: %+v, %v; want Existed", res, err)
+	}
+	if v, err := ds.Get(ctx, []byte("b2")); err != nil || string(v.Data) != "y" {
+		t.Fatalf("b2 from the async batch = %q, %v", v.Data, err)
 	}
 	if _, err := ds.Get(ctx, []byte("k")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("k after the final delete: %v, want ErrNotFound", err)
@@ -64,6 +71,9 @@ func TestAsyncRejectsBadInput(t *testing.T) {
 	}
 	if _, err := ds.DeleteAsync(ctx, nil).Wait(); !errors.Is(err, ErrEmptyKey) {
 		t.Fatalf("empty key: %v, want ErrEmptyKey", err)
+	}
+	if _, err := ds.ApplyAsync(ctx, &Batch{}).Wait(); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("empty batch: %v, want ErrInvalidArgument", err)
 	}
 	if _, err := ds.IncrAsync(ctx, []byte("k"), 1, WithRequestID(strings.Repeat("r", 1000))).Wait(); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("long request id: %v, want ErrInvalidArgument", err)

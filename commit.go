@@ -139,18 +139,28 @@ func (b *Batch) Len() int { return len(b.ops) }
 
 // Apply writes the batch atomically and returns its sequence number.
 func (ds *Dataspace) Apply(ctx context.Context, b *Batch, opts ...WriteOption) (uint64, error) {
+	r, err := ds.batchRequest(b, opts)
+	if err != nil {
+		return 0, err
+	}
+	rep, err := ds.submit(ctx, r)
+	return rep.seq, err
+}
+
+// batchRequest checks a batch and builds its request.
+func (ds *Dataspace) batchRequest(b *Batch, opts []WriteOption) (*request, error) {
 	if len(b.ops) == 0 {
-		return 0, fmt.Errorf("%w: empty batch", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: empty batch", ErrInvalidArgument)
 	}
 	if b.size > ds.limits.MaxBatchSizeBytes {
-		return 0, fmt.Errorf("%w: %d bytes, limit %d (MaxBatchSizeBytes)", ErrBatchTooLarge, b.size, ds.limits.MaxBatchSizeBytes)
+		return nil, fmt.Errorf("%w: %d bytes, limit %d (MaxBatchSizeBytes)", ErrBatchTooLarge, b.size, ds.limits.MaxBatchSizeBytes)
 	}
 	for _, o := range b.ops {
 		if err := ds.limits.checkKey(o.key); err != nil {
-			return 0, err
+			return nil, err
 		}
 		if err := ds.limits.checkValue(o.value); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	// The writer annotates the ops it plans; the Batch stays the caller's.
@@ -159,10 +169,9 @@ func (ds *Dataspace) Apply(ctx context.Context, b *Batch, opts ...WriteOption) (
 		o(r)
 	}
 	if r.cond.kind != condNone {
-		return 0, fmt.Errorf("%w: conditions apply to single-key writes, not batches", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: conditions apply to single-key writes, not batches", ErrInvalidArgument)
 	}
-	rep, err := ds.submit(ctx, r)
-	return rep.seq, err
+	return r, nil
 }
 
 // putRequest, deleteRequest and incrRequest check a single-key write and

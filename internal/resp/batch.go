@@ -2,10 +2,7 @@ package resp
 
 import (
 	"context"
-	"errors"
 	"strings"
-
-	"github.com/holdfast-db/holdfast"
 )
 
 // BatchHandler is an optional extension of Handler. When a client
@@ -15,9 +12,9 @@ import (
 // A command CanBatch refuses ends the run and is executed after it, alone.
 //
 // This is how pipelined writes share one commit group (one fdatasync)
-// without giving up per-connection order: the engine has no way to submit
-// a write without waiting for it, so executing a connection's commands one
-// at a time would cost one group, and one fdatasync, per command.
+// without giving up per-connection order: executing a connection's
+// commands one at a time, each waiting for its outcome, would cost one
+// group, and one fdatasync, per command.
 type BatchHandler interface {
 	Handler
 	CanBatch(conn *ConnState, args [][]byte) bool
@@ -29,67 +26,39 @@ type BatchHandler interface {
 // group larger than the engine's default GroupCommitMaxBytes.
 const maxBatchBytes = 4 << 20
 
-// CanBatch accepts the writes that are plain puts: SET key value (no
-// options) and MSET. Executed as one engine batch they apply in pipeline
-// order (a later put of the same key wins) and become visible together,
-// which no client can tell from one-by-one execution except by being
-// unable to observe a prefix of the pipeline: a stronger guarantee, not a
-// weaker one.
+// CanBatch accepts the writes that need nothing but their own outcome:
+// SET (without GET, which reads first), MSET, DEL, INCR, DECR, INCRBY and
+// DECRBY. ExecBatch submits them to the engine one after another without
+// waiting (the engine applies a connection's submissions in order), then
+// writes each reply as its outcome arrives. Each command keeps its own
+// semantics and its own reply, as if run alone; only the fdatasync is
+// shared.
 func (h *DBHandler) CanBatch(c *ConnState, args [][]byte) bool {
 	if h.opts.Password != "" && !c.Authenticated {
 		return false
 	}
-	name := string(args[0])
-	switch {
-	case len(args) == 3 && strings.EqualFold(name, "set"):
-		return true
-	case len(args) >= 3 && len(args)%2 == 1 && strings.EqualFold(name, "mset"):
-		return true
+	cmd, ok := commands[strings.ToLower(string(args[0]))]
+	if !ok || cmd.submit == nil {
+		return false
 	}
-	return false
+	if strings.EqualFold(string(args[0]), "set") && len(args) > 3 {
+		if _, _, get, _ := setOptions(args); get {
+			return false
+		}
+	}
+	return true
 }
 
-// ExecBatch applies the puts of cmds (each accepted by CanBatch) as one
-// atomic engine batch, durable before any reply under sync=always, and
-// replies +OK to each. When the engine refuses the batch without writing
-// anything (a key or value over its limit, an empty key, a batch over
-// MaxBatchSizeBytes), the commands are executed one by one instead, so
-// each gets the reply it would have had alone. Any other error (fail-stop,
-// outcome unknown, closed, no such dataspace) is every command's reply:
-// alone, each would have met it too.
+// ExecBatch submits every command of cmds (each accepted by CanBatch),
+// then writes their replies in order. Under sync=always no reply leaves
+// before its write is durable.
 func (h *DBHandler) ExecBatch(ctx context.Context, c *ConnState, cmds [][][]byte, w *Writer) {
-	ds, err := h.db.Dataspace(c.Dataspace)
-	if err != nil {
-		h.execEach(ctx, c, cmds, w)
-		return
+	replies := make([]func(w *Writer), len(cmds))
+	for i, cmd := range cmds {
+		replies[i] = h.begin(ctx, c, cmd)
 	}
-	var b holdfast.Batch
-	for _, cmd := range cmds {
-		for i := 1; i+1 < len(cmd); i += 2 {
-			b.Put(cmd[i], cmd[i+1])
-		}
-	}
-	_, err = ds.Apply(ctx, &b)
-	switch {
-	case err == nil:
-		for range cmds {
-			w.WriteOK()
-		}
-	case errors.Is(err, holdfast.ErrKeyTooLarge), errors.Is(err, holdfast.ErrValueTooLarge),
-		errors.Is(err, holdfast.ErrBatchTooLarge), errors.Is(err, holdfast.ErrEmptyKey),
-		errors.Is(err, holdfast.ErrInvalidArgument):
-		h.execEach(ctx, c, cmds, w)
-	default:
-		msg := errorText(err)
-		for range cmds {
-			w.WriteError(msg)
-		}
-	}
-}
-
-func (h *DBHandler) execEach(ctx context.Context, c *ConnState, cmds [][][]byte, w *Writer) {
-	for _, cmd := range cmds {
-		h.Exec(ctx, c, cmd, w)
+	for _, reply := range replies {
+		reply(w)
 	}
 }
 

@@ -126,3 +126,36 @@ func TestBatchRespectsAuth(t *testing.T) {
 	check(t, "SET d", c.read(), "OK")
 	check(t, "GET a", c.do("GET", "a"), nil)
 }
+
+// Pipelined increments, deletes and conditional SETs share commit groups
+// too, and each reply is the one the command would get alone, in order.
+func TestPipelinedConditionalWritesShareGroups(t *testing.T) {
+	ts := startServer(t, Config{}, HandlerOptions{})
+	c := ts.dial(t)
+	before := groups(t, ts)
+	var cmds [][]string
+	var want []any
+	for i := range 100 {
+		cmds = append(cmds, []string{"INCR", "n"})
+		want = append(want, int64(i+1))
+	}
+	cmds = append(cmds,
+		[]string{"SET", "a", "1", "NX"}, []string{"SET", "a", "2", "NX"}, []string{"SET", "a", "3", "XX"},
+		[]string{"SET", "b", "1", "XX"}, []string{"DEL", "a", "b", "nope"}, []string{"DEL", "a"},
+		[]string{"DECRBY", "n", "50"}, []string{"INCRBY", "n", "x"}, []string{"MSET", "p", "1", "q", "2"},
+		[]string{"SET", "a", "4", "EX", "10"})
+	want = append(want, "OK", nil, "OK", nil, int64(1), int64(0), int64(50),
+		errReply("ERR value is not an integer or out of range"), "OK",
+		errReply(errNoExpiry))
+	c.send(cmds...)
+	for i, w := range want {
+		check(t, fmt.Sprintf("reply %d (%v)", i, cmds[i]), c.read(), w)
+	}
+	used := groups(t, ts) - before
+	if used > 20 {
+		t.Errorf("%d pipelined writes took %d commit groups; submitted without waiting they should need a handful", len(cmds), used)
+	}
+	t.Logf("%d pipelined writes in %d commit groups", len(cmds), used)
+	check(t, "GET n", c.do("GET", "n"), []byte("50"))
+	check(t, "GET q", c.do("GET", "q"), []byte("2"))
+}

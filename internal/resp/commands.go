@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/holdfast-db/holdfast"
@@ -115,35 +114,42 @@ type command struct {
 	// noAuth commands run before AUTH.
 	noAuth bool
 	run    func(h *DBHandler, ctx context.Context, c *ConnState, args [][]byte, w *Writer)
+	// submit, set for writes instead of run, queues the write without
+	// waiting and returns what writes the reply (waiting for the
+	// outcome). Pipelined writes are submitted one after another and
+	// answered in order, so they share the engine's commit groups.
+	submit submitFunc
 }
+
+type submitFunc func(h *DBHandler, ctx context.Context, c *ConnState, args [][]byte) func(w *Writer)
 
 // commands is the command table, by lower-case name.
 var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"ping":    {-1, false, (*DBHandler).ping},
-		"echo":    {2, false, (*DBHandler).echo},
-		"hello":   {-1, true, (*DBHandler).hello},
-		"auth":    {-2, true, (*DBHandler).auth},
-		"quit":    {-1, true, (*DBHandler).quit},
-		"select":  {2, false, (*DBHandler).selectDS},
-		"get":     {2, false, (*DBHandler).get},
-		"set":     {-3, false, (*DBHandler).set},
-		"del":     {-2, false, (*DBHandler).del},
-		"exists":  {-2, false, (*DBHandler).exists},
-		"mget":    {-2, false, (*DBHandler).mget},
-		"mset":    {-3, false, (*DBHandler).mset},
-		"incr":    {2, false, incrBy(1)},
-		"decr":    {2, false, incrBy(-1)},
-		"incrby":  {3, false, incrBy(0)},
-		"decrby":  {3, false, incrBy(0)},
-		"scan":    {-2, false, (*DBHandler).scan},
-		"dbsize":  {1, false, (*DBHandler).dbsize},
-		"info":    {-1, false, (*DBHandler).info},
-		"config":  {-2, false, (*DBHandler).config},
-		"client":  {-2, false, (*DBHandler).client},
-		"command": {-1, false, (*DBHandler).command},
+		"ping":    {-1, false, (*DBHandler).ping, nil},
+		"echo":    {2, false, (*DBHandler).echo, nil},
+		"hello":   {-1, true, (*DBHandler).hello, nil},
+		"auth":    {-2, true, (*DBHandler).auth, nil},
+		"quit":    {-1, true, (*DBHandler).quit, nil},
+		"select":  {2, false, (*DBHandler).selectDS, nil},
+		"get":     {2, false, (*DBHandler).get, nil},
+		"set":     {-3, false, nil, (*DBHandler).submitSet},
+		"del":     {-2, false, nil, (*DBHandler).submitDel},
+		"exists":  {-2, false, (*DBHandler).exists, nil},
+		"mget":    {-2, false, (*DBHandler).mget, nil},
+		"mset":    {-3, false, nil, (*DBHandler).submitMSet},
+		"incr":    {2, false, nil, submitIncrBy(1)},
+		"decr":    {2, false, nil, submitIncrBy(-1)},
+		"incrby":  {3, false, nil, submitIncrBy(0)},
+		"decrby":  {3, false, nil, submitIncrBy(0)},
+		"scan":    {-2, false, (*DBHandler).scan, nil},
+		"dbsize":  {1, false, (*DBHandler).dbsize, nil},
+		"info":    {-1, false, (*DBHandler).info, nil},
+		"config":  {-2, false, (*DBHandler).config, nil},
+		"client":  {-2, false, (*DBHandler).client, nil},
+		"command": {-1, false, (*DBHandler).command, nil},
 	}
 }
 
@@ -156,22 +162,30 @@ func KnownCommand(name string) bool {
 
 // Exec runs one command.
 func (h *DBHandler) Exec(ctx context.Context, c *ConnState, args [][]byte, w *Writer) {
+	h.begin(ctx, c, args)(w)
+}
+
+// begin checks a command and starts it: a write is submitted at once; the
+// returned function writes the reply (for a write, once it is known).
+func (h *DBHandler) begin(ctx context.Context, c *ConnState, args [][]byte) func(w *Writer) {
 	name := strings.ToLower(string(args[0]))
 	cmd, ok := commands[name]
 	if !ok {
-		w.WriteError(unknownCommand(args))
-		return
+		return replyError(unknownCommand(args))
 	}
 	if cmd.arity > 0 && len(args) != cmd.arity || cmd.arity < 0 && len(args) < -cmd.arity {
-		w.WriteError(wrongArity(name))
-		return
+		return replyError(wrongArity(name))
 	}
 	if h.opts.Password != "" && !c.Authenticated && !cmd.noAuth {
-		w.WriteError(errNoAuth)
-		return
+		return replyError(errNoAuth)
 	}
-	cmd.run(h, ctx, c, args, w)
+	if cmd.submit != nil {
+		return cmd.submit(h, ctx, c, args)
+	}
+	return func(w *Writer) { cmd.run(h, ctx, c, args, w) }
 }
+
+func replyError(msg string) func(w *Writer) { return func(w *Writer) { w.WriteError(msg) } }
 
 // unknownCommand words the error as Redis 7 does, quoting at most 128
 // characters of the arguments.
@@ -219,13 +233,9 @@ func errorText(err error) string {
 
 // dataspace returns the connection's dataspace, or writes why not.
 func (h *DBHandler) dataspace(c *ConnState, w *Writer) (*holdfast.Dataspace, bool) {
-	ds, err := h.db.Dataspace(c.Dataspace)
-	if err != nil {
-		if errors.Is(err, holdfast.ErrNoDataspace) {
-			w.WriteError(fmt.Sprintf("ERR no such dataspace '%s'; SELECT an existing one", c.Dataspace))
-		} else {
-			w.WriteError(errorText(err))
-		}
+	ds, msg := h.lookup(c)
+	if ds == nil {
+		w.WriteError(msg)
 		return nil, false
 	}
 	return ds, true
@@ -398,11 +408,23 @@ func (h *DBHandler) get(ctx context.Context, c *ConnState, args [][]byte, w *Wri
 	}
 }
 
-// set: SET key value [NX | XX] [GET] [KEEPTTL]. Expiry options get
-// errNoExpiry: holdfast keys never expire. KEEPTTL is accepted and does
-// nothing, since no key has a time to live to keep.
-func (h *DBHandler) set(ctx context.Context, c *ConnState, args [][]byte, w *Writer) {
-	var nx, xx, get bool
+// lookup returns the connection's dataspace, or the error reply saying
+// why there is none.
+func (h *DBHandler) lookup(c *ConnState) (*holdfast.Dataspace, string) {
+	ds, err := h.db.Dataspace(c.Dataspace)
+	if err != nil {
+		if errors.Is(err, holdfast.ErrNoDataspace) {
+			return nil, fmt.Sprintf("ERR no such dataspace '%s'; SELECT an existing one", c.Dataspace)
+		}
+		return nil, errorText(err)
+	}
+	return ds, ""
+}
+
+// setOptions parses SET's options. Expiry options get errNoExpiry:
+// holdfast keys never expire. KEEPTTL is accepted and does nothing, since
+// no key has a time to live to keep.
+func setOptions(args [][]byte) (nx, xx, get bool, errMsg string) {
 	for _, a := range args[3:] {
 		switch strings.ToUpper(string(a)) {
 		case "NX":
@@ -413,25 +435,32 @@ func (h *DBHandler) set(ctx context.Context, c *ConnState, args [][]byte, w *Wri
 			get = true
 		case "KEEPTTL":
 		case "EX", "PX", "EXAT", "PXAT":
-			w.WriteError(errNoExpiry)
-			return
+			return false, false, false, errNoExpiry
 		default:
-			w.WriteError(errSyntax)
-			return
+			return false, false, false, errSyntax
 		}
 	}
 	if nx && xx {
-		w.WriteError(errSyntax)
-		return
+		return false, false, false, errSyntax
 	}
-	ds, ok := h.dataspace(c, w)
-	if !ok {
-		return
+	return nx, xx, get, ""
+}
+
+// submitSet: SET key value [NX | XX] [GET] [KEEPTTL]. SET ... GET reads
+// before it writes, so it runs when its reply is due (and is never
+// batched: see CanBatch).
+func (h *DBHandler) submitSet(ctx context.Context, c *ConnState, args [][]byte) func(w *Writer) {
+	nx, xx, get, msg := setOptions(args)
+	if msg != "" {
+		return replyError(msg)
+	}
+	ds, msg := h.lookup(c)
+	if ds == nil {
+		return replyError(msg)
 	}
 	key, value := args[1], args[2]
 	if get {
-		h.setGet(ctx, ds, key, value, nx, xx, w)
-		return
+		return func(w *Writer) { h.setGet(ctx, ds, key, value, nx, xx, w) }
 	}
 	var opts []holdfast.WriteOption
 	if nx {
@@ -440,14 +469,17 @@ func (h *DBHandler) set(ctx context.Context, c *ConnState, args [][]byte, w *Wri
 	if xx {
 		opts = append(opts, holdfast.IfExists())
 	}
-	_, err := ds.Put(ctx, key, value, opts...)
-	switch {
-	case err == nil:
-		w.WriteOK()
-	case nx && errors.Is(err, holdfast.ErrExists), xx && errors.Is(err, holdfast.ErrNotFound):
-		w.WriteNull() // the condition did not hold; nothing was written
-	default:
-		w.WriteError(errorText(err))
+	p := ds.PutAsync(ctx, key, value, opts...)
+	return func(w *Writer) {
+		_, err := p.Wait()
+		switch {
+		case err == nil:
+			w.WriteOK()
+		case nx && errors.Is(err, holdfast.ErrExists), xx && errors.Is(err, holdfast.ErrNotFound):
+			w.WriteNull() // the condition did not hold; nothing was written
+		default:
+			w.WriteError(errorText(err))
+		}
 	}
 }
 
@@ -491,49 +523,41 @@ func (h *DBHandler) setGet(ctx context.Context, ds *holdfast.Dataspace, key, val
 	w.WriteError(errTooMuchContend)
 }
 
-// del deletes each distinct key; the deletes run concurrently so they
-// share the engine's group commits. Unlike Redis's, a multi-key DEL is not
-// atomic (each key's delete is): holdfast's Batch does not report which
-// keys existed, and DEL must reply with that count.
-func (h *DBHandler) del(ctx context.Context, c *ConnState, args [][]byte, w *Writer) {
-	ds, ok := h.dataspace(c, w)
-	if !ok {
-		return
+// submitDel deletes each distinct key; the deletes are submitted together
+// so they share the engine's group commits. Unlike Redis's, a multi-key
+// DEL is not atomic (each key's delete is): holdfast's Batch does not
+// report which keys existed, and DEL must reply with that count.
+func (h *DBHandler) submitDel(ctx context.Context, c *ConnState, args [][]byte) func(w *Writer) {
+	ds, msg := h.lookup(c)
+	if ds == nil {
+		return replyError(msg)
 	}
 	keys := uniqueKeys(args[1:])
-	if len(keys) == 1 {
-		existed, _, err := ds.Delete(ctx, keys[0])
-		if err != nil {
-			w.WriteError(errorText(err))
-			return
-		}
-		w.WriteInt(boolInt(existed))
-		return
-	}
-	existed := make([]bool, len(keys))
-	errs := make([]error, len(keys))
-	var wg sync.WaitGroup
+	ps := make([]*holdfast.Pending, len(keys))
 	for i, k := range keys {
-		wg.Go(func() { existed[i], _, errs[i] = ds.Delete(ctx, k) })
+		ps[i] = ds.DeleteAsync(ctx, k)
 	}
-	wg.Wait()
-	var err error
-	for _, e := range errs {
-		// Report an unknown outcome before any other error: the client
-		// must check before retrying.
-		if e != nil && (err == nil || errors.Is(e, holdfast.ErrOutcomeUnknown)) {
-			err = e
+	return func(w *Writer) {
+		var n int64
+		var err error
+		for _, p := range ps {
+			res, e := p.Wait()
+			// Report an unknown outcome before any other error: the
+			// client must check before retrying.
+			if e != nil && (err == nil || errors.Is(e, holdfast.ErrOutcomeUnknown)) {
+				err = e
+			}
+			n += boolInt(res.Existed)
+		}
+		switch {
+		case err != nil && len(keys) > 1:
+			w.WriteError(errorText(err) + " (DEL of several keys is not atomic: other keys may have been deleted)")
+		case err != nil:
+			w.WriteError(errorText(err))
+		default:
+			w.WriteInt(n)
 		}
 	}
-	if err != nil {
-		w.WriteError(errorText(err) + " (DEL of several keys is not atomic: other keys may have been deleted)")
-		return
-	}
-	n := int64(0)
-	for _, e := range existed {
-		n += boolInt(e)
-	}
-	w.WriteInt(n)
 }
 
 func uniqueKeys(keys [][]byte) [][]byte {
@@ -605,57 +629,60 @@ func (h *DBHandler) mget(ctx context.Context, c *ConnState, args [][]byte, w *Wr
 	}
 }
 
-// mset writes all pairs in one atomic batch: all or none.
-func (h *DBHandler) mset(ctx context.Context, c *ConnState, args [][]byte, w *Writer) {
+// submitMSet writes all pairs in one atomic batch: all or none.
+func (h *DBHandler) submitMSet(ctx context.Context, c *ConnState, args [][]byte) func(w *Writer) {
 	if len(args)%2 != 1 {
-		w.WriteError(wrongArity("mset"))
-		return
+		return replyError(wrongArity("mset"))
 	}
-	ds, ok := h.dataspace(c, w)
-	if !ok {
-		return
+	ds, msg := h.lookup(c)
+	if ds == nil {
+		return replyError(msg)
 	}
 	var b holdfast.Batch
 	for i := 1; i < len(args); i += 2 {
 		b.Put(args[i], args[i+1])
 	}
-	if _, err := ds.Apply(ctx, &b); err != nil {
-		w.WriteError(errorText(err))
-		return
+	p := ds.ApplyAsync(ctx, &b)
+	return func(w *Writer) {
+		if _, err := p.Wait(); err != nil {
+			w.WriteError(errorText(err))
+			return
+		}
+		w.WriteOK()
 	}
-	w.WriteOK()
 }
 
-// incrBy returns INCR/DECR (fixed delta) or INCRBY/DECRBY (delta 0: read
-// from the arguments).
-func incrBy(fixed int64) func(h *DBHandler, ctx context.Context, c *ConnState, args [][]byte, w *Writer) {
-	return func(h *DBHandler, ctx context.Context, c *ConnState, args [][]byte, w *Writer) {
+// submitIncrBy returns INCR/DECR (fixed delta) or INCRBY/DECRBY (delta 0:
+// read from the arguments).
+func submitIncrBy(fixed int64) submitFunc {
+	return func(h *DBHandler, ctx context.Context, c *ConnState, args [][]byte) func(w *Writer) {
 		delta := fixed
 		if fixed == 0 {
 			d, ok := parseInt(args[2])
 			if !ok {
-				w.WriteError(errNotInteger)
-				return
+				return replyError(errNotInteger)
 			}
 			delta = d
 			if strings.EqualFold(string(args[0]), "decrby") {
 				if d == math.MinInt64 {
-					w.WriteError(errDecrOverflow)
-					return
+					return replyError(errDecrOverflow)
 				}
 				delta = -d
 			}
 		}
-		ds, ok := h.dataspace(c, w)
-		if !ok {
-			return
+		ds, msg := h.lookup(c)
+		if ds == nil {
+			return replyError(msg)
 		}
-		n, _, err := ds.Incr(ctx, args[1], delta)
-		if err != nil {
-			w.WriteError(errorText(err))
-			return
+		p := ds.IncrAsync(ctx, args[1], delta)
+		return func(w *Writer) {
+			res, err := p.Wait()
+			if err != nil {
+				w.WriteError(errorText(err))
+				return
+			}
+			w.WriteInt(res.Int)
 		}
-		w.WriteInt(n)
 	}
 }
 

@@ -35,14 +35,14 @@
 //   - SCAN's cursor is the hex of the last key returned (opaque to
 //     clients); keys come in byte order, each key present throughout the
 //     scan exactly once.
-//   - Pipelined plain writes are batched: a run of consecutive SET key
-//     value (no options) and MSET commands already buffered on a
-//     connection is applied as one atomic engine batch, in order, so the
-//     run shares one commit group (one fdatasync) instead of paying one
-//     each; every command still gets its own reply, sent only once the
-//     whole run is durable. An observer sees the run all at once, never a
-//     prefix of it. Any other command ends the run and executes alone, in
-//     pipeline order (BatchHandler).
+//   - Pipelined writes share commit groups: a run of consecutive SET
+//     (without GET), MSET, DEL, INCR, DECR, INCRBY and DECRBY commands
+//     already buffered on a connection is submitted to the engine without
+//     waiting, in order, and the replies are written as the outcomes
+//     arrive, so the run pays one fdatasync or a few instead of one each.
+//     Each command keeps its own semantics and reply, as if run alone;
+//     no reply leaves before its write is durable. Any other command ends
+//     the run and executes after it, in pipeline order (BatchHandler).
 //   - A multi-key DEL deletes each key durably but not atomically; MSET
 //     is atomic (one engine batch); MGET and EXISTS read key by key, not
 //     from one snapshot.
