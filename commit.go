@@ -435,7 +435,10 @@ type group struct {
 	recs      int // records written
 	positions []wal.RecordPos
 	lastSeq   uint64 // of the last record; 0 with no records
+	bytes     int64  // payload bytes of its records
 	start     time.Time
+	written   time.Duration // planning and writing it
+	syncStart time.Time
 	flush     *wal.Flush // the sync covering it, once started
 }
 
@@ -517,6 +520,7 @@ func (ds *Dataspace) quitting() bool {
 }
 
 func (ds *Dataspace) startSync(g *group) {
+	g.syncStart = time.Now()
 	g.flush = ds.log.BeginSync(ds.db.opts.SerialMaintenance)
 	ds.syncing = g
 }
@@ -594,6 +598,8 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		return nil, false
 	}
 	g.positions = positions
+	g.bytes = int64(size)
+	g.written = time.Since(g.start)
 	return g, true
 }
 
@@ -609,6 +615,13 @@ func (ds *Dataspace) finish(g *group) bool {
 	}
 	if g.recs > 0 {
 		ds.stats.observeGroup(g.recs, time.Since(g.start))
+		if obs := ds.db.opts.Observer; obs != nil {
+			var sync time.Duration
+			if g.flush != nil {
+				sync = time.Since(g.syncStart)
+			}
+			obs.GroupCommitted(ds.name, g.recs, g.bytes, g.written, sync)
+		}
 		ds.mu.Lock()
 		k := 0
 		for i := range g.plans {
@@ -787,6 +800,9 @@ func (ds *Dataspace) syncNow() error {
 func (ds *Dataspace) failStop(cause error) error {
 	err := dsError(ds.name, fmt.Errorf("%w: %w", ErrFailStop, cause))
 	ds.stats.failStops.Add(1)
+	if obs := ds.db.opts.Observer; obs != nil {
+		obs.FailStopped(ds.name, cause)
+	}
 	ds.db.log.Error("dataspace fail-stopped; it recovers from the device on reopen", "dataspace", ds.name, "err", cause)
 	if ds.db.opts.ExitOnIOError {
 		ds.db.log.Error("exiting on I/O error (ExitOnIOError)")

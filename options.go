@@ -60,6 +60,11 @@ type Options struct {
 	// automatic compaction (Dataspace.Compact still works).
 	CompactionSpaceAmp float64
 
+	// Observer, if set, is told of commit groups and fail-stops, for
+	// metrics. Its methods run on the writer goroutine: they must be fast
+	// and must not call into the DB.
+	Observer Observer
+
 	// exit is os.Exit; tests replace it.
 	exit func(code int)
 }

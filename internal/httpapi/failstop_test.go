@@ -68,9 +68,11 @@ func TestFailStop(t *testing.T) {
 }
 
 // TestCorrupt: a bit flipped in a stored value is reported as corrupt
-// (500), never served, and makes /readyz fail.
+// (500) when the value is read from the device, never served, and makes
+// /readyz fail. The engine's value cache is off: with it, the value just
+// written would be served from memory, where it is intact and verified.
 func TestCorrupt(t *testing.T) {
-	h := newHarness(t, Config{}, holdfast.Options{}).withDataspace()
+	h := newHarness(t, Config{}, holdfast.Options{ValueCacheBytes: -1}).withDataspace()
 	value := bytes.Repeat([]byte("holdfast-corruption-marker/"), 10) // longer than the inline limit: read from the log
 	h.status(h.do("PUT", "/v1/dataspaces/d/keys/big", string(value)), http.StatusOK)
 

@@ -33,6 +33,7 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	fsync    *prometheus.HistogramVec
 	groupB   prometheus.Histogram
+	groupN   prometheus.Histogram
 	ioErrors *prometheus.CounterVec
 }
 
@@ -69,10 +70,24 @@ func New() *Metrics {
 		Name: "holdfast_io_errors_total",
 		Help: "Failed writes and syncs the engine got from the file system, by op (write, sync) and file kind (log, other); each fail-stops its dataspace.",
 	}, []string{"op", "file"})
-	m.reg.MustRegister(m.requests, m.latency, m.fsync, m.groupB, m.ioErrors,
+	m.groupN = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "holdfast_commit_group_records",
+		Help:    "Writes per commit group (one log write and, under sync=always, one fdatasync each).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 12), // 1 .. 2048
+	})
+	m.reg.MustRegister(m.requests, m.latency, m.fsync, m.groupB, m.groupN, m.ioErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// GroupCommitted implements holdfast.Observer.
+func (m *Metrics) GroupCommitted(_ string, records int, _ int64, _, _ time.Duration) {
+	m.groupN.Observe(float64(records))
+}
+
+// FailStopped implements holdfast.Observer; fail-stops are counted from
+// the dataspaces' stats and the I/O errors at the file-system boundary.
+func (m *Metrics) FailStopped(string, error) {}
 
 // Registry is where the metrics live (tests gather from it).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }

@@ -16,7 +16,7 @@ import (
 func openOn(t *testing.T, m *Metrics) (*holdfast.DB, *faultfs.FS) {
 	t.Helper()
 	fs := faultfs.New(faultfs.Options{})
-	db, err := holdfast.Open("/data", holdfast.Options{FS: m.FS(fs)})
+	db, err := holdfast.Open("/data", holdfast.Options{FS: m.FS(fs), Observer: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +36,7 @@ func TestFSCountsSyncsAndGroups(t *testing.T) {
 	ds, _ := db.Dataspace("default")
 	logSyncs0 := histCount(t, m, "holdfast_fsync_duration_seconds", "log")
 	groups0 := histCount(t, m, "holdfast_wal_group_write_bytes", "")
+	records0 := histCount(t, m, "holdfast_commit_group_records", "")
 	for i := 0; i < 5; i++ {
 		if _, err := ds.Put(context.Background(), []byte{byte('a' + i)}, []byte("v")); err != nil {
 			t.Fatal(err)
@@ -46,6 +47,9 @@ func TestFSCountsSyncsAndGroups(t *testing.T) {
 	}
 	if got := histCount(t, m, "holdfast_wal_group_write_bytes", "") - groups0; got != 5 {
 		t.Errorf("group writes observed for 5 sequential puts: %d, want 5", got)
+	}
+	if got := histCount(t, m, "holdfast_commit_group_records", "") - records0; got != 5 {
+		t.Errorf("commit groups the engine reported for 5 sequential puts: %d, want 5", got)
 	}
 	if v := testutil.ToFloat64(m.ioErrors.WithLabelValues("sync", "log")); v != 0 {
 		t.Errorf("io errors without faults: %v", v)

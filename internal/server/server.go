@@ -80,6 +80,7 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) error {
 	db, err := holdfast.Open(cfg.DataDir, holdfast.Options{
 		FS:         m.FS(vfs.Default()),
 		Logger:     log,
+		Observer:   m,
 		AutoReopen: cfg.AutoReopen,
 	})
 	if err == nil {
