@@ -26,7 +26,7 @@ func commit() string {
 		return "unknown"
 	}
 	c := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/study.md", ":!docs/study").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
 		c += " +changes"
 	}
 	return c
