@@ -312,9 +312,16 @@ type benchReadCase struct {
 //   - value=100B-log-batch1000: the same values written by Apply batches
 //     of 1000 keys; the batch is one record, which a Get of one of its
 //     values reads and verifies whole.
-func openBenchReadDB(b *testing.B) (*holdfast.DB, []benchReadCase) {
+//
+// With the value cache on (cacheBytes 0: the default size) the values
+// written are cached as they are published and Gets are served from
+// memory; with it off (-1) every Get of a log value reads the device.
+func openBenchReadDB(b *testing.B, cacheBytes int64) (*holdfast.DB, []benchReadCase) {
 	b.Helper()
-	db := benchOpen(b, b.TempDir())
+	db, err := holdfast.Open(b.TempDir(), holdfast.Options{Logger: benchLogger(), ValueCacheBytes: cacheBytes})
+	if err != nil {
+		b.Fatal(err)
+	}
 	create := func(name string) *holdfast.Dataspace {
 		ds, err := db.CreateDataspace(name, holdfast.DataspaceOptions{})
 		if err != nil {
@@ -337,7 +344,16 @@ func openBenchReadDB(b *testing.B) (*holdfast.DB, []benchReadCase) {
 // keys (see openBenchReadDB for the three dataspaces): from one
 // goroutine, and from GOMAXPROCS goroutines at once.
 func BenchmarkGet(b *testing.B) {
-	db, cases := openBenchReadDB(b)
+	for _, cache := range []struct {
+		name  string
+		bytes int64
+	}{{"cache=on", 0}, {"cache=off", -1}} {
+		b.Run(cache.name, func(b *testing.B) { benchGet(b, cache.bytes) })
+	}
+}
+
+func benchGet(b *testing.B, cacheBytes int64) {
+	db, cases := openBenchReadDB(b, cacheBytes)
 	defer db.Close()
 	for _, c := range cases {
 		b.Run(c.name+"/goroutines=1", func(b *testing.B) {
@@ -369,7 +385,7 @@ func BenchmarkGet(b *testing.B) {
 // BenchmarkScan100 reads pages of 100 keys with their values, each page
 // starting at a random key of a 100,000-key dataspace.
 func BenchmarkScan100(b *testing.B) {
-	db, cases := openBenchReadDB(b)
+	db, cases := openBenchReadDB(b, 0)
 	defer db.Close()
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -476,4 +492,93 @@ func BenchmarkOpen(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
 		b.ReportMetric(heapPerKey, "heap-bytes/key")
 	})
+}
+
+// BenchmarkPutDuringCompaction measures client Puts (16 goroutines, random
+// keys among 50,000) while a compaction relocates a log of 50,000 live
+// values written twice over, against the same Puts with no compaction:
+// the foreground cost of compaction. Compaction runs on the writer
+// goroutine between groups, one CompactionChunkBytes chunk at a time, so a
+// Put waits at most for one chunk and its fdatasync.
+func BenchmarkPutDuringCompaction(b *testing.B) {
+	const keys, goroutines = 50_000, 16
+	for _, compacting := range []bool{false, true} {
+		b.Run(fmt.Sprintf("compacting=%v", compacting), func(b *testing.B) {
+			db, err := holdfast.Open(b.TempDir(), holdfast.Options{Logger: benchLogger(), CompactionSpaceAmp: -1,
+				SegmentSizeBytes: 4 << 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			ds, err := db.CreateDataspace("bench", holdfast.DataspaceOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range 2 { // every value twice: half the log is garbage
+				benchLoad(b, ds, keys, benchValueBytes)
+			}
+			stop := make(chan struct{})
+			var compactions atomic.Int64
+			var compactErr atomic.Value
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for compacting {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := ds.Compact(benchCtx); err != nil {
+						compactErr.CompareAndSwap(nil, err)
+						return
+					}
+					compactions.Add(1)
+					benchLoad(b, ds, keys/5, benchValueBytes) // more garbage for the next round
+				}
+			}()
+			per := make([]latencies, goroutines)
+			var failed atomic.Value
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for g := range goroutines {
+				share := b.N / goroutines
+				wg.Add(1)
+				go func(lat *latencies) {
+					defer wg.Done()
+					rng := rand.New(rand.NewPCG(uint64(g), 1))
+					var key [benchKeyBytes]byte
+					value := benchValue(benchValueBytes, uint64(g))
+					for range share {
+						k := benchKey(key[:], rng.Uint64N(keys))
+						t0 := time.Now()
+						if _, err := ds.Put(benchCtx, k, value); err != nil {
+							failed.CompareAndSwap(nil, err)
+							return
+						}
+						*lat = append(*lat, time.Since(t0))
+					}
+				}(&per[g])
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			close(stop)
+			<-done
+			if err, _ := failed.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+			if err, _ := compactErr.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+			if compacting && compactions.Load() == 0 {
+				b.Fatal("no compaction finished during the measurement: raise -benchtime")
+			}
+			all := slices.Concat(per...)
+			b.ReportMetric(float64(len(all))/elapsed.Seconds(), "ops/s")
+			all.report(b)
+			b.ReportMetric(float64(compactions.Load()), "compactions")
+		})
+	}
 }
