@@ -279,3 +279,71 @@ crash=true
 		t.Fatalf("second write of block 1: %v, want EIO", err)
 	}
 }
+
+// TestFaultsFileTornAndEviction: torn-op from a LazyFS [[injection]] table,
+// and apply_eviction with a cache limit: past it, clean pages are evicted,
+// so a read after a failed fsync shows the device (ext4-ordered: the old
+// data), while dirty pages are kept.
+func TestFaultsFileTornAndEviction(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`
+[cache]
+apply_eviction=true
+[cache.manual]
+io_block_size=4096
+page_size=4096
+no_pages=4
+[[injection]]
+type="torn-op"
+file="torn.txt"
+occurrence=2
+parts_bytes=[2,3,4]
+persist=[1,3]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CacheLimitBytes != 4*4096 {
+		t.Fatalf("cache limit %d, want %d", cfg.CacheLimitBytes, 4*4096)
+	}
+	tm := mountT(t, Options{Config: cfg, Dirs: faultfs.DirLazy})
+
+	f, _ := os.OpenFile(tm.path("torn.txt"), os.O_RDWR|os.O_CREATE, 0o644)
+	f.WriteAt([]byte("first"), 0)
+	if _, err := f.WriteAt([]byte("AABBBCCCC"), 10); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("second write (torn): %v, want EIO", err)
+	}
+	f.Close()
+	tm.srv.FS().Restart()
+	if got, _ := os.ReadFile(tm.path("torn.txt")); string(got) != "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00AA\x00\x00\x00CCCC" {
+		t.Fatalf("after torn-op torn.txt holds %q", got)
+	}
+
+	// Eviction: a durable file, then a failed fsync of an overwrite, then
+	// enough other writes to pass the 4-page limit.
+	g, _ := os.OpenFile(tm.path("e"), os.O_RDWR|os.O_CREATE, 0o644)
+	defer g.Close()
+	g.WriteAt([]byte("old!"), 0)
+	if err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	tm.cmd(t, "faultfs::fail-sync::path=/e::nth=1")
+	g.WriteAt([]byte("new!"), 0)
+	if err := g.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("fsync under the fault: %v", err)
+	}
+	buf := make([]byte, 4)
+	g.ReadAt(buf, 0)
+	if string(buf) != "new!" {
+		t.Fatalf("before eviction: %q, want the cached new!", buf)
+	}
+	h, _ := os.OpenFile(tm.path("filler"), os.O_RDWR|os.O_CREATE, 0o644)
+	defer h.Close()
+	h.Write(make([]byte, 8*4096)) // dirty pages: never evicted
+	if cached, _ := tm.srv.FS().CacheUsage(); cached < 8*4096 {
+		t.Fatalf("dirty pages were evicted: %d bytes cached", cached)
+	}
+	g.ReadAt(buf, 0)
+	if string(buf) != "old!" {
+		t.Fatalf("after the cache passed its limit: %q, want the durable old!", buf)
+	}
+}
