@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"slices"
 	"strings"
@@ -522,29 +523,44 @@ func (db *DB) resume(id, why string) error {
 		}
 	}
 	q.release()
-	db.removeSnapshotFiles(active)
+	if rerr := db.removeSnapshotFiles(active); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("resume: %w", rerr))
+	}
 	db.log.Info("resumed", "quiesce_id", active.ID, "by", why, "quiesced_ms", time.Since(active.Time).Milliseconds())
 	return err
 }
 
 // removeSnapshotFiles removes the snapshot.json files of a quiesce that
-// ended. Best effort: a leftover one still describes a state the
-// directory holds at least, so restore verification still passes.
-func (db *DB) removeSnapshotFiles(info *QuiesceInfo) {
+// ended. A leftover one still describes a state the directory holds at
+// least, so restore verification still passes, unless a dataspace it
+// lists is dropped later: so a failure to remove the root one is
+// returned (and the dataspaces' ones are kept, so a root one never lacks
+// them).
+func (db *DB) removeSnapshotFiles(info *QuiesceInfo) error {
 	// The root one first: a root snapshot.json without a dataspace's own
 	// one is a problem for restore verification; the reverse is not.
 	dirs := []string{db.dir}
 	for _, d := range info.Dataspaces {
 		dirs = append(dirs, path.Join(db.spacesDir(), d.Name))
 	}
-	for _, d := range dirs {
-		if err := db.fsys.Remove(path.Join(d, snapshotFileName)); err != nil {
+	for i, d := range dirs {
+		err := db.fsys.Remove(path.Join(d, snapshotFileName))
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if err := vfs.SyncDir(db.fsys, d); err != nil {
-			db.log.Warn("resume: sync after removing snapshot.json", "dir", d, "err", err)
+		if err == nil {
+			err = vfs.SyncDir(db.fsys, d)
+		}
+		if err != nil && i == 0 {
+			db.log.Error("removing the root snapshot.json failed; keeping the dataspaces' ones (they still verify)", "dir", d, "err", err)
+			return fmt.Errorf("remove %s (writes flow again; if the file survives and a dataspace it lists is dropped, restore verification will report it: remove the file by hand): %w",
+				path.Join(d, snapshotFileName), err)
+		}
+		if err != nil {
+			db.log.Warn("removing snapshot.json", "dir", d, "err", err)
 		}
 	}
+	return nil
 }
 
 // QuiesceStatus returns the active quiesce, if any.

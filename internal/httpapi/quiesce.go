@@ -50,15 +50,20 @@ type quiesceJSON struct {
 	ResumeBy   *time.Time                   `json:"resume_by,omitempty"`
 	FSFreeze   bool                         `json:"fsfreeze"`
 	DurationMS float64                      `json:"duration_ms,omitempty"`
+	PhasesMS   map[string]float64           `json:"phases_ms,omitempty"`
 	Dataspaces []holdfast.SnapshotDataspace `json:"dataspaces,omitempty"`
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func quiesceBody(info holdfast.QuiesceInfo, ok bool) quiesceJSON {
 	if !ok {
 		return quiesceJSON{}
 	}
+	p := info.Phases
 	return quiesceJSON{Quiesced: true, ID: info.ID, Time: &info.Time, ResumeBy: &info.ResumeBy, FSFreeze: info.Frozen,
-		DurationMS: float64(info.Duration.Microseconds()) / 1000, Dataspaces: info.Dataspaces}
+		DurationMS: ms(info.Duration), Dataspaces: info.Dataspaces,
+		PhasesMS: map[string]float64{"drain": ms(p.Drain), "dataspaces": ms(p.Dataspaces), "root": ms(p.Root), "syncfs": ms(p.SyncFS)}}
 }
 
 func parseDuration(field, s string, def time.Duration) (time.Duration, error) {

@@ -15,7 +15,7 @@ func TestQuiesceResumeOverHTTP(t *testing.T) {
 	rec := h.do("POST", "/v1/quiesce", `{"auto_resume":"30s"}`)
 	h.status(rec, http.StatusOK)
 	q := decode[quiesceJSON](t, rec)
-	if !q.Quiesced || !strings.HasPrefix(q.ID, "q-") || len(q.Dataspaces) != 1 || q.Dataspaces[0].LastSeq != 1 {
+	if !q.Quiesced || !strings.HasPrefix(q.ID, "q-") || len(q.Dataspaces) != 1 || q.Dataspaces[0].LastSeq != 1 || len(q.PhasesMS) != 4 {
 		t.Fatalf("quiesce answered %+v", q)
 	}
 	again := decode[quiesceJSON](t, h.do("POST", "/v1/quiesce", ""))
