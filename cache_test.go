@@ -150,3 +150,65 @@ func TestValueCacheFollowsOverwrites(t *testing.T) {
 		t.Fatal("the operation log recorded no segment reads at all: the counts above prove nothing")
 	}
 }
+
+// A keys-only scan reads no value from the log; a byte-bounded scan stops
+// its page at MaxBytes (but returns at least one key) and resumes
+// exactly where it stopped.
+func TestScanKeysOnlyAndMaxBytes(t *testing.T) {
+	ctx := context.Background()
+	fsys := loggedFS(4)
+	db, err := Open("/data", Options{FS: fsys, Logger: quietLogger(), ValueCacheBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ds, err := db.CreateDataspace("s", DataspaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := bytes.Repeat([]byte("v"), 1000)
+	for i := range 50 {
+		if _, err := ds.Put(ctx, []byte(fmt.Sprintf("k%02d", i)), value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := segmentReads(fsys)
+	page, err := ds.Scan(ctx, ScanOptions{KeysOnly: true})
+	if err != nil || len(page.KVs) != 50 || page.Next != nil {
+		t.Fatalf("keys-only scan: %d keys, next %q, %v", len(page.KVs), page.Next, err)
+	}
+	for _, kv := range page.KVs {
+		if kv.Value.Data != nil || kv.Value.Seq == 0 {
+			t.Fatalf("keys-only scan returned %s with %d value bytes, seq %d", kv.Key, len(kv.Value.Data), kv.Value.Seq)
+		}
+	}
+	if n := segmentReads(fsys) - before; n != 0 {
+		t.Fatalf("a keys-only scan read the log %d times", n)
+	}
+	var got []string
+	var after []byte
+	for pages := 0; ; pages++ {
+		p, err := ds.Scan(ctx, ScanOptions{MaxBytes: 3500, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.KVs) == 0 || len(p.KVs) > 3 {
+			t.Fatalf("page %d holds %d keys of ~1003 bytes under MaxBytes 3500", pages, len(p.KVs))
+		}
+		for _, kv := range p.KVs {
+			got = append(got, string(kv.Key))
+		}
+		if p.Next == nil {
+			break
+		}
+		after = p.Next
+	}
+	if len(got) != 50 || got[0] != "k00" || got[49] != "k49" {
+		t.Fatalf("byte-bounded pages returned %d keys: %v", len(got), got)
+	}
+	// One value over the bound still comes back, alone.
+	p, err := ds.Scan(ctx, ScanOptions{MaxBytes: 10})
+	if err != nil || len(p.KVs) != 1 || p.Next == nil {
+		t.Fatalf("scan with a bound below one value: %d keys, next %q, %v", len(p.KVs), p.Next, err)
+	}
+}

@@ -518,6 +518,13 @@ type ScanOptions struct {
 	After []byte
 	// Limit caps the number of results (default 1000, at most 100,000).
 	Limit int
+	// MaxBytes caps the keys and values of one page (default
+	// DefaultScanMaxBytes); a page always holds at least one key, and
+	// Next says where to resume.
+	MaxBytes int
+	// KeysOnly returns keys and versions without reading the values
+	// (Value.Data is nil).
+	KeysOnly bool
 }
 
 // ScanPage is one page of scan results.
@@ -532,9 +539,13 @@ type ScanPage struct {
 const (
 	DefaultScanLimit = 1000
 	MaxScanLimit     = 100_000
+	// DefaultScanMaxBytes bounds a page's keys and values when
+	// ScanOptions.MaxBytes is not set.
+	DefaultScanMaxBytes = 32 << 20
 )
 
-// Scan returns keys in order within the range, with their values.
+// Scan returns keys in order within the range, with their values (or
+// without, with KeysOnly), a page at a time (Limit keys, MaxBytes bytes).
 func (ds *Dataspace) Scan(ctx context.Context, opts ScanOptions) (ScanPage, error) {
 	limit := opts.Limit
 	if limit <= 0 {
@@ -542,6 +553,10 @@ func (ds *Dataspace) Scan(ctx context.Context, opts ScanOptions) (ScanPage, erro
 	}
 	if limit > MaxScanLimit {
 		return ScanPage{}, fmt.Errorf("%w: scan limit %d exceeds %d (MaxScanLimit)", ErrInvalidArgument, limit, MaxScanLimit)
+	}
+	maxBytes := opts.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultScanMaxBytes
 	}
 	start := string(opts.Start)
 	if p := string(opts.Prefix); p > start {
@@ -556,6 +571,7 @@ func (ds *Dataspace) Scan(ctx context.Context, opts ScanOptions) (ScanPage, erro
 	}
 	var hits []*entry
 	more := false
+	bytes := 0
 	ds.index.Ascend(&entry{key: start}, func(e *entry) bool {
 		if opts.After != nil && e.key <= string(opts.After) {
 			return true
@@ -566,10 +582,15 @@ func (ds *Dataspace) Scan(ctx context.Context, opts ScanOptions) (ScanPage, erro
 		if opts.Prefix != nil && (len(e.key) < len(opts.Prefix) || e.key[:len(opts.Prefix)] != string(opts.Prefix)) {
 			return false
 		}
-		if len(hits) == limit {
+		n := len(e.key)
+		if !opts.KeysOnly {
+			n += int(e.size)
+		}
+		if len(hits) == limit || (len(hits) > 0 && bytes+n > maxBytes) {
 			more = true
 			return false
 		}
+		bytes += n
 		hits = append(hits, e)
 		return true
 	})
@@ -579,9 +600,12 @@ func (ds *Dataspace) Scan(ctx context.Context, opts ScanOptions) (ScanPage, erro
 		if err := ctx.Err(); err != nil {
 			return ScanPage{}, err
 		}
-		data, err := ds.readValue(e)
-		if err != nil {
-			return ScanPage{}, err
+		var data []byte
+		if !opts.KeysOnly {
+			var err error
+			if data, err = ds.readValue(e); err != nil {
+				return ScanPage{}, err
+			}
 		}
 		page.KVs = append(page.KVs, KV{Key: []byte(e.key), Value: Value{Data: data, Seq: e.seq}})
 	}

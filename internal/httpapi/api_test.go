@@ -391,7 +391,20 @@ func TestScan(t *testing.T) {
 	if got := strings.Join(all, ","); got != "a1,a2,a3,b1,b2,c" {
 		t.Fatalf("paginated scan %q", got)
 	}
-	for _, q := range []string{"limit=0", "limit=-1", "limit=x", "limit=100001", "prefix=a&prefix_b64=YQ", "after_b64=***"} {
+	// keys_only: keys and versions, no values; max_bytes bounds a page.
+	ko := decode[scanKeysJSON](t, h.do("GET", "/v1/dataspaces/d/keys?keys_only=true&prefix=a", ""))
+	if len(ko.Items) != 3 || string(unb64(t, ko.Items[0].KeyB64)) != "a1" || ko.Items[0].Seq == 0 || ko.Next != nil {
+		t.Fatalf("keys_only scan: %+v", ko)
+	}
+	if body := h.do("GET", "/v1/dataspaces/d/keys?keys_only=1", "").Body.String(); strings.Contains(body, "value_b64") {
+		t.Fatalf("keys_only scan carries values: %s", body)
+	}
+	small := decode[scanJSON](t, h.do("GET", "/v1/dataspaces/d/keys?max_bytes=10", ""))
+	if keysOf(small) != "a1,a2" || small.Next == nil {
+		t.Fatalf("max_bytes=10 (two keys of 2 bytes with values of 3 fit): %q, next %v", keysOf(small), small.Next)
+	}
+	for _, q := range []string{"limit=0", "limit=-1", "limit=x", "limit=100001", "prefix=a&prefix_b64=YQ", "after_b64=***",
+		"keys_only=maybe", "max_bytes=0", "max_bytes=x", "max_bytes=999999999999"} {
 		h.wantError(h.do("GET", "/v1/dataspaces/d/keys?"+q, ""), http.StatusBadRequest, codeBadRequest)
 	}
 }

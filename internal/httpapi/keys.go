@@ -332,7 +332,18 @@ type scanJSON struct {
 	Next  *string   `json:"next"`
 }
 
-// scan: GET /v1/dataspaces/{name}/keys?prefix=&start=&end=&after=&limit=
+// scanKeysJSON is a page of a scan with keys_only=true: no values.
+type scanKeysJSON struct {
+	Items []keyOnlyJSON `json:"items"`
+	Next  *string       `json:"next"`
+}
+
+type keyOnlyJSON struct {
+	KeyB64 string `json:"key_b64"`
+	Seq    uint64 `json:"seq"`
+}
+
+// scan: GET /v1/dataspaces/{name}/keys?prefix=&start=&end=&after=&limit=&max_bytes=&keys_only=
 func (s *server) scan(w http.ResponseWriter, r *http.Request) error {
 	ds, err := s.dataspace(r)
 	if err != nil {
@@ -365,17 +376,40 @@ func (s *server) scan(w http.ResponseWriter, r *http.Request) error {
 		}
 		opts.Limit = n
 	}
+	if m := q.Get("max_bytes"); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil || n < 1 || n > holdfast.DefaultScanMaxBytes {
+			return apiErrorf(codeBadRequest, "max_bytes: %q, want 1..%d", m, holdfast.DefaultScanMaxBytes)
+		}
+		opts.MaxBytes = n
+	}
+	if k := q.Get("keys_only"); k != "" {
+		b, err := strconv.ParseBool(k)
+		if err != nil {
+			return apiErrorf(codeBadRequest, "keys_only: %q, want true or false", k)
+		}
+		opts.KeysOnly = b
+	}
 	page, err := ds.Scan(r.Context(), opts)
 	if err != nil {
 		return err
 	}
-	out := scanJSON{Items: make([]keyJSON, 0, len(page.KVs))}
-	for _, kv := range page.KVs {
-		out.Items = append(out.Items, keyJSON{KeyB64: b64(kv.Key), ValueB64: b64(kv.Value.Data), Seq: kv.Value.Seq})
-	}
+	var next *string
 	if page.Next != nil {
 		n := b64(page.Next)
-		out.Next = &n
+		next = &n
+	}
+	if opts.KeysOnly {
+		out := scanKeysJSON{Items: make([]keyOnlyJSON, 0, len(page.KVs)), Next: next}
+		for _, kv := range page.KVs {
+			out.Items = append(out.Items, keyOnlyJSON{KeyB64: b64(kv.Key), Seq: kv.Value.Seq})
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+	out := scanJSON{Items: make([]keyJSON, 0, len(page.KVs)), Next: next}
+	for _, kv := range page.KVs {
+		out.Items = append(out.Items, keyJSON{KeyB64: b64(kv.Key), ValueB64: b64(kv.Value.Data), Seq: kv.Value.Seq})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

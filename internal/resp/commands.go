@@ -736,7 +736,7 @@ func (h *DBHandler) scan(ctx context.Context, c *ConnState, args [][]byte, w *Wr
 	if !ok {
 		return
 	}
-	opts := holdfast.ScanOptions{After: after, Limit: count}
+	opts := holdfast.ScanOptions{After: after, Limit: count, KeysOnly: true}
 	if match != nil {
 		opts.Prefix = globPrefix(match)
 	}
