@@ -187,8 +187,11 @@ func (ds *Dataspace) recover() error {
 		start = c.pos
 	}
 	w, info, err := recoverLog(ds.db, path.Join(ds.dir, walDirName), start, replay)
-	if err != nil && start != (wal.Position{}) {
-		// The checkpoint and the log disagree: the log is the truth.
+	if err != nil && start != (wal.Position{}) && (errors.Is(err, wal.ErrCorrupt) || errors.Is(err, ErrCorrupt)) {
+		// The checkpoint and the log disagree: the log is the truth. Only
+		// then: an I/O error (a failed read or fdatasync) is not retried
+		// by a second replay, which would read what a failed sync left
+		// in the cache (I5); it fail-stops the dataspace.
 		ds.db.log.Warn("replay from the checkpoint failed; replaying the whole log", "dataspace", ds.name, "err", err)
 		ds.reset()
 		w, info, err = recoverLog(ds.db, path.Join(ds.dir, walDirName), wal.Position{}, replay)

@@ -88,3 +88,44 @@ func TestAutoReopenAfterFailStop(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A failed fdatasync while recovering from a checkpoint fail-stops the
+// dataspace; it is not retried by replaying the whole log, which would
+// then read what the failed sync left behind (I5).
+func TestRecoverySyncFailureWithCheckpointFailStops(t *testing.T) {
+	ctx := context.Background()
+	fsys := faultfs.New(faultfs.Options{Seed: 4})
+	db, err := Open("/data", Options{FS: fsys, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ds, err := db.CreateDataspace("d", DataspaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ds.Put(ctx, []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	// The Reopen's shutdown writes a checkpoint; its recovery then syncs
+	// the log segment before reading it, and that sync fails.
+	glob, err := faultfs.PathGlob("/data/dataspaces/d/wal/*.seg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var syncs atomic.Int64
+	fsys.SetInjector(faultfs.InjectorFunc(func(op faultfs.Op) error {
+		if glob(op) && (op.Kind == faultfs.OpSync || op.Kind == faultfs.OpSyncData) && syncs.Add(1) == 2 {
+			return syscall.EIO
+		}
+		return nil
+	}))
+	ds, err = db.Reopen("d")
+	fsys.SetInjector(nil)
+	if err == nil && ds.Err() == nil {
+		t.Fatalf("recovery went on after a failed fdatasync of the log (%d syncs seen)", syncs.Load())
+	}
+	if !errors.Is(ds.Err(), ErrFailStop) {
+		t.Fatalf("after a failed sync in recovery: Err() = %v, want ErrFailStop", ds.Err())
+	}
+}
