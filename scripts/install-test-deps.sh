@@ -14,6 +14,8 @@ set -euo pipefail
 
 # tool:package pairs. A tool is looked up in PATH and in the sbin
 # directories, which are not on every user's PATH.
+source "$(dirname "$0")/apt-tools.sh"
+
 pairs=(
 	"losetup:util-linux"
 	"mount:mount"
@@ -27,55 +29,4 @@ pairs=(
 	"sqlite3:sqlite3"
 )
 
-have() {
-	command -v "$1" >/dev/null 2>&1 && return 0
-	local d
-	for d in /usr/sbin /sbin /usr/local/sbin; do
-		[[ -x "$d/$1" ]] && return 0
-	done
-	return 1
-}
-
-missing_pkgs=()
-missing_tools=()
-for pair in "${pairs[@]}"; do
-	tool=${pair%%:*}
-	pkg=${pair#*:}
-	if ! have "$tool"; then
-		missing_tools+=("$tool")
-		# Add each package once.
-		if [[ " ${missing_pkgs[*]-} " != *" $pkg "* ]]; then
-			missing_pkgs+=("$pkg")
-		fi
-	fi
-done
-
-if [[ ${#missing_pkgs[@]} -eq 0 ]]; then
-	echo "install-test-deps: all tools present (${pairs[*]%%:*})"
-	exit 0
-fi
-
-echo "install-test-deps: missing tools: ${missing_tools[*]} (packages: ${missing_pkgs[*]})"
-
-if [[ $(id -u) -ne 0 ]]; then
-	echo "install-test-deps: not root; cannot install ${missing_pkgs[*]}." >&2
-	echo "install-test-deps: tests that need ${missing_tools[*]} will skip." >&2
-	exit 0
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-	echo "install-test-deps: apt-get not found; install ${missing_pkgs[*]} by hand." >&2
-	exit 0
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}"
-
-for tool in "${missing_tools[@]}"; do
-	if ! have "$tool"; then
-		echo "install-test-deps: $tool still missing after install" >&2
-		exit 1
-	fi
-done
-echo "install-test-deps: installed ${missing_pkgs[*]}"
+install_tools install-test-deps "${pairs[@]}"
