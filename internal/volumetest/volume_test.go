@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -267,13 +268,20 @@ func runVolumeRounds(t *testing.T, bin string) []roundResult {
 			DurationMS float64 `json:"duration_ms"`
 		}
 		json.Unmarshal(body, &q)
-		cp := filepath.Join(t.TempDir(), "copy.img")
-		copyFile(t, image, cp)
-		if code, body, err := srv.do("POST", "/v1/resume", `{"quiesce_id":"`+q.ID+`"}`); err != nil || code != 200 {
-			t.Fatalf("round %d: resume: %d %s %v", round, code, body, err)
-		}
 		res := roundResult{acked: len(before), quiesceMS: q.DurationMS}
-		res.problems = verifyCopy(t, bin, cp, q.ID, before)
+		// A subtest per round, so each copy's image, mount, loop device
+		// and server are gone before the next round.
+		ok := t.Run(fmt.Sprintf("round%d", round), func(t *testing.T) {
+			cp := filepath.Join(t.TempDir(), "copy.img")
+			copyFile(t, image, cp)
+			if code, body, err := srv.do("POST", "/v1/resume", `{"quiesce_id":"`+q.ID+`"}`); err != nil || code != 200 {
+				t.Fatalf("resume: %d %s %v", code, body, err)
+			}
+			res.problems = verifyCopy(t, bin, cp, q.ID, before)
+		})
+		if !ok {
+			t.Fatalf("round %d failed", round)
+		}
 		t.Logf("round %d: quiesce %s took %.1f ms; %d writes acknowledged before it returned; copy: %d problem(s)",
 			round, q.ID, q.DurationMS, len(before), len(res.problems))
 		for _, p := range res.problems {
@@ -302,13 +310,51 @@ func verifyCopy(t *testing.T, bin, image, quiesceID string, want map[string]stri
 	if err != nil || code != 200 {
 		problems = append(problems, fmt.Sprintf("readyz on the copy: %d %s %v", code, body, err))
 	}
+	// Read every dataspace back with paged scans (the copy is not
+	// written to), then compare.
+	got := map[string]string{}
+	spaces := map[string]bool{}
+	for k := range want {
+		ds, _, _ := strings.Cut(k, "/")
+		spaces[ds] = true
+	}
+	for ds := range spaces {
+		after := ""
+		for {
+			path := "/v1/dataspaces/" + ds + "/keys?limit=20000"
+			if after != "" {
+				path += "&after_b64=" + url.QueryEscape(after)
+			}
+			code, body, err := srv.do("GET", path, "")
+			if err != nil || code != 200 {
+				problems = append(problems, fmt.Sprintf("scan of %s on the copy: %d %s %v", ds, code, firstLines(body, 1), err))
+				break
+			}
+			var page struct {
+				Items []struct {
+					Key   []byte `json:"key_b64"`
+					Value []byte `json:"value_b64"`
+				} `json:"items"`
+				Next *string `json:"next"`
+			}
+			if err := json.Unmarshal(body, &page); err != nil {
+				problems = append(problems, fmt.Sprintf("scan of %s on the copy: %v", ds, err))
+				break
+			}
+			for _, it := range page.Items {
+				got[ds+"/"+string(it.Key)] = string(it.Value)
+			}
+			if page.Next == nil {
+				break
+			}
+			after = *page.Next
+		}
+	}
 	missing := 0
 	for k, v := range want {
-		ds, key, _ := strings.Cut(k, "/")
-		code, body, err := srv.do("GET", "/v1/dataspaces/"+ds+"/keys/"+key, "")
-		if err != nil || code != 200 || string(body) != v {
+		if g, ok := got[k]; !ok || g != v {
 			if missing++; missing <= 5 {
-				problems = append(problems, fmt.Sprintf("acknowledged write %s: %d %q %v", k, code, firstLines(body, 1), err))
+				problems = append(problems, fmt.Sprintf("acknowledged write %s: found %v, value %q", k, ok, firstLines([]byte(g), 1)))
 			}
 		}
 	}
