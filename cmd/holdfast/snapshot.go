@@ -22,7 +22,12 @@ import (
 	"github.com/holdfast-db/holdfast/vfs"
 )
 
-func init() { addCommand(newSnapshotCmd) }
+func init() {
+	addCommand(newSnapshotCmd)
+	// snapshot.json and logical snapshots record the engine's Version:
+	// make it this binary's (set with -ldflags "-X main.Version=...").
+	holdfast.Version = Version
+}
 
 func newSnapshotCmd() *cobra.Command {
 	cmd := &cobra.Command{
