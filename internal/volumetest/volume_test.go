@@ -28,9 +28,13 @@ import (
 )
 
 const (
-	rounds       = 5
-	writers      = 16
-	imageMiB     = 512 // four dataspaces preallocate a 64 MiB log segment each
+	rounds  = 5
+	writers = 16
+	// Four dataspaces preallocate a 64 MiB log segment each, and a fast
+	// writer rolls each to a second or third one over five rounds; a
+	// 512 MiB image ran out of space (ENOSPC in fallocate). The image is
+	// sparse, and so is its copy.
+	imageMiB     = 1536
 	writeBeforeQ = 300 * time.Millisecond
 )
 
