@@ -312,6 +312,7 @@ func recoverLog(db *DB, dir string, start wal.Position, fn func(wal.Record, wal.
 	return wal.Recover(db.fsys, dir, wal.Options{
 		SegmentSizeBytes: db.opts.SegmentSizeBytes,
 		BufferedIO:       db.opts.BufferedIO,
+		ConfirmSyncs:     db.opts.ConfirmSyncs,
 		Logger:           db.log,
 	}, start, fn)
 }

@@ -68,6 +68,10 @@ func Open(dir string, opts Options) (*DB, error) {
 	if opts.exit == nil {
 		opts.exit = os.Exit
 	}
+	if !opts.ConfirmSyncs && vfs.LateSyncErrors(dir) {
+		opts.ConfirmSyncs = true
+		opts.Logger.Info("the data directory is on a file system that reports a failed sync on the next one (ext4 data=journal): every log sync is confirmed by a second fdatasync", "dir", dir)
+	}
 	db := &DB{fsys: opts.FS, dir: dir, opts: opts, log: opts.Logger, spaces: make(map[string]*Dataspace),
 		cache: newValueCache(opts.ValueCacheBytes)}
 	if err := db.prepareDir(); err != nil {

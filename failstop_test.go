@@ -129,3 +129,57 @@ func TestRecoverySyncFailureWithCheckpointFailStops(t *testing.T) {
 		t.Fatalf("after a failed sync in recovery: Err() = %v, want ErrFailStop", ds.Err())
 	}
 }
+
+// Under ext4 data=journal a failed fdatasync reports success and the next
+// one fails (faultfs's ext4-journal profile). One sync per group then
+// acknowledges a write the device never got; with ConfirmSyncs the second
+// sync reports the failure first, and the writer learns the outcome is
+// unknown instead.
+func TestConfirmSyncsCatchesLateSyncErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, confirm := range []bool{false, true} {
+		fsys := faultfs.New(faultfs.Options{Profile: faultfs.ProfileExt4Journal, Seed: 5})
+		db, err := Open("/data", Options{FS: fsys, Logger: slog.New(slog.DiscardHandler), ConfirmSyncs: confirm})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := db.CreateDataspace("d", DataspaceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		glob, err := faultfs.PathGlob("/data/dataspaces/d/wal/*.seg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys.SetInjector(faultfs.OnIndex(faultfs.All(faultfs.Kinds(faultfs.OpSyncData), glob), 1, syscall.EIO))
+		_, perr := ds.Put(ctx, []byte("k"), []byte("v"))
+		fsys.SetInjector(nil)
+		if confirm {
+			if !errors.Is(perr, ErrOutcomeUnknown) {
+				t.Fatalf("ConfirmSyncs: Put after a sync that failed late = %v, want ErrOutcomeUnknown", perr)
+			}
+			db.Close()
+			continue
+		}
+		if perr != nil {
+			t.Fatalf("without ConfirmSyncs the late failure is not seen, so Put succeeds; got %v (the profile no longer lies?)", perr)
+		}
+		// The file system lied: after a crash the acknowledged write is
+		// gone. This is what ConfirmSyncs prevents.
+		if err := fsys.Crash(faultfs.CrashOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		db, err = Open("/data", Options{FS: fsys, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err = db.Dataspace("d")
+		if err == nil && ds.Err() == nil {
+			if _, gerr := ds.Get(ctx, []byte("k")); gerr == nil {
+				t.Fatal("the write survived: the ext4-journal profile did not drop the failed sync's data, so this test shows nothing")
+			}
+		}
+		db.Close()
+	}
+}

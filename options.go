@@ -60,6 +60,14 @@ type Options struct {
 	// automatic compaction (Dataspace.Compact still works).
 	CompactionSpaceAmp float64
 
+	// ConfirmSyncs makes every sync of a log segment two fdatasyncs, and
+	// acknowledges writes only if both succeed. ext4 mounted with
+	// data=journal reports a failed fsync as a success and fails the next
+	// one (ATC'20), so one successful fdatasync there does not prove the
+	// data durable. Open turns it on by itself when the data directory is
+	// on such a mount (vfs.LateSyncErrors); set it to force it elsewhere.
+	// It costs a second fdatasync per commit group.
+	ConfirmSyncs bool
 	// Observer, if set, is told of commit groups and fail-stops, for
 	// metrics. Its methods run on the writer goroutine: they must be fast
 	// and must not call into the DB.

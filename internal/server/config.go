@@ -39,6 +39,7 @@ type Config struct {
 
 	ShutdownGrace time.Duration // in-flight requests get this long after SIGTERM
 	AutoReopen    bool          // a fail-stopped dataspace reopens itself with backoff
+	ConfirmSyncs  bool          // every log sync is two fdatasyncs (holdfast.Options.ConfirmSyncs)
 
 	// Limits.
 	MaxConns        int   // per protocol; the next client gets a clear error
@@ -146,6 +147,7 @@ var settings = []Setting{
 		set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	duration("shutdown-grace", "on SIGTERM/SIGINT, how long in-flight requests may take before connections are closed", func(c *Config) *time.Duration { return &c.ShutdownGrace }),
 	boolean("auto-reopen", "reopen a fail-stopped dataspace from the device automatically, with backoff", func(c *Config) *bool { return &c.AutoReopen }),
+	boolean("confirm-syncs", "confirm every log fdatasync with a second one (on by itself on ext4 data=journal, which reports a failed sync on the next one)", func(c *Config) *bool { return &c.ConfirmSyncs }),
 	integer("max-conns", "concurrent connections per protocol", 1, 1_000_000, func(c *Config) *int { return &c.MaxConns }),
 	{Name: "max-request-bytes", Usage: "largest HTTP request body, in bytes",
 		get: func(c *Config) string { return strconv.FormatInt(c.MaxRequestBytes, 10) },

@@ -78,10 +78,11 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) error {
 
 	start := time.Now()
 	db, err := holdfast.Open(cfg.DataDir, holdfast.Options{
-		FS:         m.FS(vfs.Default()),
-		Logger:     log,
-		Observer:   m,
-		AutoReopen: cfg.AutoReopen,
+		FS:           m.FS(vfs.Default()),
+		Logger:       log,
+		Observer:     m,
+		ConfirmSyncs: cfg.ConfirmSyncs,
+		AutoReopen:   cfg.AutoReopen,
 	})
 	if err == nil {
 		err = ensureDataspace(db, cfg, log)

@@ -99,6 +99,11 @@ type Options struct {
 	// Logger receives warnings (O_DIRECT fallback, torn tail cut). Nil
 	// means slog.Default().
 	Logger *slog.Logger
+	// ConfirmSyncs makes every sync of a segment two fdatasyncs, and
+	// counts it done only if both succeed: on a file system that reports
+	// a failed sync on the next one (ext4 data=journal), the second
+	// catches the failure before anything is acknowledged.
+	ConfirmSyncs bool
 	// FirstSeq is the sequence number the first record of a newly created
 	// log must carry. Zero means 1. It is ignored when the log exists.
 	FirstSeq uint64

@@ -254,6 +254,11 @@ func (w *Writer) syncSegment(f vfs.File, id uint64, off int64) error {
 	if err := f.SyncData(); err != nil {
 		return w.fail(fmt.Errorf("fdatasync %s: %w", w.segPath(id), err))
 	}
+	if w.opts.ConfirmSyncs {
+		if err := f.SyncData(); err != nil {
+			return w.fail(fmt.Errorf("fdatasync %s (confirming the previous one): %w", w.segPath(id), err))
+		}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stats.Syncs++

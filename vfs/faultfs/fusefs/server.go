@@ -166,7 +166,11 @@ func Mount(opts Options) (*Server, error) {
 	s.root = root
 	fopts := &gofs.Options{
 		MountOptions: fuse.MountOptions{
-			FsName:            "faultfs:" + backing,
+			// The source in /proc/self/mountinfo names the profile the
+			// mount starts with, so a program on it can tell what it
+			// models (holdfast syncs twice under ext4-journal; see
+			// vfs.LateSyncErrors).
+			FsName:            "faultfs:" + string(fsys.Profile()) + ":" + backing,
 			Name:              "faultfs",
 			AllowOther:        opts.AllowOther,
 			Debug:             opts.Debug,
