@@ -155,26 +155,37 @@ func (ds *Dataspace) beginCompaction(job *compactJob) {
 		"values_to_relocate", len(job.pending), "log_bytes", job.stats.LogBytesBefore)
 }
 
-// readValue returns an entry's value for relocation, reading each record
-// of the log once however many of its values are live (entries are
-// relocated in log order).
-func (job *compactJob) readValue(ds *Dataspace, e *entry) ([]byte, error) {
+// readValue returns an entry's value for relocation: from the value cache
+// when it is there, else from the log, reading each record once however
+// many of its values are live (entries are relocated in log order). read
+// reports whether it read the device.
+func (job *compactJob) readValue(ds *Dataspace, e *entry) (value []byte, read bool, err error) {
 	if e.isInl {
-		return e.inline, nil
+		return e.inline, false, nil
+	}
+	if v, ok := ds.db.cache.get(makeCacheKey(ds.cacheID, e.pos, e.opIndex)); ok {
+		return v, false, nil // the cache's slice: never changed, only replaced
 	}
 	if job.lastRec == nil || job.lastPos != e.pos {
 		p, err := ds.readRecord(e)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		job.lastPos, job.lastRec = e.pos, p
+		read = true
 	}
 	p := job.lastRec
 	if int(e.opIndex) >= len(p.ops) || string(p.ops[e.opIndex].key) != e.key {
-		return nil, ds.corruptStop(fmt.Errorf("%w: compaction: the record at segment %d offset %d does not hold key %q", ErrCorrupt, e.pos.Segment, e.pos.GroupOffset, e.key))
+		return nil, false, ds.corruptStop(fmt.Errorf("%w: compaction: the record at segment %d offset %d does not hold key %q", ErrCorrupt, e.pos.Segment, e.pos.GroupOffset, e.key))
 	}
-	return p.ops[e.opIndex].value, nil
+	return p.ops[e.opIndex].value, read, nil
 }
+
+// compactionReadsPerStep bounds the records one compaction step reads from
+// the device: the writer goroutine runs the step, and client groups wait
+// for it. Values written by single Puts are a record each, and a chunk of
+// them read one by one held the writer for a hundred milliseconds and more.
+const compactionReadsPerStep = 16
 
 // compactStep relocates one chunk, or finishes the compaction. It returns
 // false when the dataspace has stopped.
@@ -190,8 +201,8 @@ func (ds *Dataspace) compactStep() bool {
 	}
 	payload := &recordPayload{relocated: true}
 	size := recordHeadSize
-	var taken int
-	for taken < len(job.pending) && size < CompactionChunkBytes {
+	var taken, reads int
+	for taken < len(job.pending) && size < CompactionChunkBytes && reads < compactionReadsPerStep {
 		key := job.pending[taken]
 		taken++
 		ds.mu.RLock()
@@ -200,10 +211,13 @@ func (ds *Dataspace) compactStep() bool {
 		if !ok || e.pos.Segment >= job.cut {
 			continue // deleted or rewritten since the compaction began
 		}
-		value, err := job.readValue(ds, e)
+		value, read, err := job.readValue(ds, e)
 		if err != nil {
 			ds.endCompaction(job, err)
 			return ds.err() == nil
+		}
+		if read {
+			reads++
 		}
 		payload.ops = append(payload.ops, op{kind: opPut, version: e.seq, key: []byte(key), value: value})
 		size += opHeadSize + versionSize + len(key) + len(value)
