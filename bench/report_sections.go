@@ -397,24 +397,25 @@ func writeLosses(md *bytes.Buffer, s *summary) {
 			"so its floor is the append-direct or prealloc-direct latency of the physical limit, and an engine whose sync is cheaper on this file system can be ahead. " +
 			"With many writers the figure depends on how many Puts share one sync (group commit) and, once the disk is no longer the bottleneck, on CPU per Put: " +
 			"on 2 cores the load generator, GC and the engine share the CPU (compare the CPU µs/op column). The causes known from holdfast's own profiles are listed " +
-			"in the engine benchmarks below (allocations per Put, the index update); this run did not profile.",
-		"put-lat": "Tail latency of durable writes follows the disk's fdatasync tail (see the physical limit's p99) and the machine's load. For holdfast, the engine benchmarks below saw automatic compaction stall single Puts in longer runs; whether it ran here was not checked.",
+			"in the engine benchmarks below: groups hold about a third of the writers (the commit pipeline writes the next group while one syncs, with room for one), about 8 allocations per Put, the index update; this run did not profile.",
+		"put-lat": "Tail latency of durable writes follows the disk's fdatasync tail (see the physical limit's p99) and the machine's load. For holdfast, a running compaction raises the p99 of Puts about twentyfold (BenchmarkPutDuringCompaction, engine benchmarks below); whether an automatic one ran here was not checked.",
 		"put-bytes": "`/proc/self/io` counts a whole page each time a clean page is dirtied, and direct I/O by its size, so every engine that syncs after a small write is charged about 4 KiB per sync; " +
 			"bytes per Put then depend on how many Puts share a sync and on what else each commit writes (bbolt's B+tree and meta pages, SQLite's page-sized WAL frames, holdfast's 4 KiB-aligned O_DIRECT group writes).",
-		"put-cpu": "CPU per Put includes the load generator, GC and the writer goroutine; holdfast's allocations per Put (about 14, see the engine benchmarks) and the index update under the write lock are the known costs.",
-		"read": "holdfast keeps values larger than `InlineValueMaxBytes` (64 B; these are 100 B) only in the log, and every Get reads its record from the device with O_DIRECT and verifies its checksum, " +
-			"by design (I2, I4, I5: never serve a page-cache copy that may not be what the device holds). The peers serve these reads from the page cache or their own caches, warm here. " +
-			"Worse, a bulk-loaded value lives in the record of its whole batch (here " + num(float64(p.LoadBatch)) + " keys), and a Get reads and verifies that whole record; a scan does so per key. " +
-			"Values written by single Puts are read far faster (the engine benchmarks below: 65 µs vs 1.1 ms per Get for 1,000-key batches).",
+		"put-cpu": "CPU per Put includes the load generator, GC and the writer goroutine; holdfast's allocations per Put (about 8 with many writers, 17 alone, see the engine benchmarks), the O_DIRECT write system call per group and the index update under the write lock are the known costs.",
+		"read": "holdfast keeps values larger than `InlineValueMaxBytes` (64 B; these are 100 B) in the log, and in memory only in its value cache (default 128 MiB, with about 128 bytes of overhead per value): " +
+			"it never serves a page-cache copy that may not be what the device holds (I2, I4, I5). A miss reads the value's record from the device with O_DIRECT and verifies its checksum. " +
+			"A bulk-loaded value lives in the record of its whole batch (here " + num(float64(p.LoadBatch)) + " keys), so a miss reads and verifies that whole record (~130 KB) and caches the batch's live values, evicting others: " +
+			"when the keys read do not fit the cache, as with 1,000,000 keys here, most Gets are hits (p50 in µs) and the misses, at about a millisecond each, set the throughput. " +
+			"The peers serve these reads from the page cache or their own caches, warm here. Per-op checksums, so that one value can be read and verified alone, are the planned fix.",
 		"load": "A bulk load is one `Apply` per batch: holdfast encodes the batch as one record, writes it with O_DIRECT and inserts every key into its in-memory index under the write lock.",
 		"disk": "holdfast's log is preallocated in 64 MiB segments and padded to 4 KiB pages per group, and it does not compress; the disk figure counts allocated blocks, so a partly filled segment counts whole.",
 		"open": "holdfast rebuilds its in-memory index at open: from a checkpoint written at clean close plus the log after it, and the rest of the log is verified in the background after Open returns.",
 		"memory": "holdfast keeps every key and its location (and values up to 64 B) in an in-memory B-tree, so resident memory grows with the number of keys. " +
 			"The peers keep their index on disk and hold a bounded cache (bbolt maps its file, and only the pages a read touches become resident).",
-		"server-set": "holdfast applies a run of plain SETs already buffered on one connection as one engine batch with one fdatasync, and runs any other command alone, in order (internal/resp, package doc); " +
+		"server-set": "holdfast submits a run of writes already buffered on one connection (SET, MSET, DEL, INCR...) to the engine without waiting, so they share commit groups, and answers them in order; any other command runs alone, in order (internal/resp, package doc); " +
 			"Redis executes every command it has read and writes and fsyncs the AOF once before replying to them (appendfsync always syncs once per event-loop iteration). " +
 			"Where Redis is still ahead, compare the server CPU per request: on 2 cores shared with redis-benchmark, CPU per request bounds throughput once fsyncs are shared. Not profiled in this run.",
-		"server-get": "A GET of a 100-byte value reads it from the log on the device with O_DIRECT (see reads above), while Redis serves it from memory. " +
+		"server-get": "A GET of a 100-byte value is served from holdfast's value cache when it is there and otherwise read from the log on the device with O_DIRECT (see reads above), while Redis serves everything from memory. " +
 			"Keys are drawn from 1,000,000 (-r), so GETs of keys no SET wrote are misses on both servers.",
 		"server-etcd": "etcd and holdfast both acknowledge only after fdatasync; the difference is the request path (gRPC and Raft in etcd, RESP in holdfast) and how writes are grouped.",
 	}
