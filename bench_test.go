@@ -495,9 +495,10 @@ func BenchmarkOpen(b *testing.B) {
 }
 
 // BenchmarkPutDuringCompaction measures client Puts (16 goroutines, random
-// keys among 50,000) while a compaction relocates a log of 50,000 live
-// values written twice over, against the same Puts with no compaction:
-// the foreground cost of compaction. Compaction runs on the writer
+// keys among 50,000) while one compaction relocates a log of 50,000 live
+// values written twice over, against the same Puts with no compaction: the
+// foreground cost of compaction. The compaction should last most of the
+// measurement (it reports compaction-ms beside the elapsed time). Compaction runs on the writer
 // goroutine between groups, one CompactionChunkBytes chunk at a time, so a
 // Put waits at most for one chunk and its fdatasync.
 func BenchmarkPutDuringCompaction(b *testing.B) {
@@ -518,24 +519,23 @@ func BenchmarkPutDuringCompaction(b *testing.B) {
 				benchLoad(b, ds, keys, benchValueBytes)
 			}
 			stop := make(chan struct{})
-			var compactions atomic.Int64
+			var compactions, compactMs atomic.Int64
 			var compactErr atomic.Value
 			done := make(chan struct{})
+			// One compaction, started with the Puts: it relocates the
+			// 50,000 live values (half the log) while they run.
 			go func() {
 				defer close(done)
-				for compacting {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if _, err := ds.Compact(benchCtx); err != nil {
-						compactErr.CompareAndSwap(nil, err)
-						return
-					}
-					compactions.Add(1)
-					benchLoad(b, ds, keys/5, benchValueBytes) // more garbage for the next round
+				if !compacting {
+					return
 				}
+				st, err := ds.Compact(benchCtx)
+				if err != nil {
+					compactErr.CompareAndSwap(nil, err)
+					return
+				}
+				compactions.Add(1)
+				compactMs.Store(st.Duration.Milliseconds())
 			}()
 			per := make([]latencies, goroutines)
 			var failed atomic.Value
@@ -573,12 +573,13 @@ func BenchmarkPutDuringCompaction(b *testing.B) {
 				b.Fatal(err)
 			}
 			if compacting && compactions.Load() == 0 {
-				b.Fatal("no compaction finished during the measurement: raise -benchtime")
+				b.Fatal("the compaction did not finish")
 			}
 			all := slices.Concat(per...)
 			b.ReportMetric(float64(len(all))/elapsed.Seconds(), "ops/s")
 			all.report(b)
-			b.ReportMetric(float64(compactions.Load()), "compactions")
+			b.ReportMetric(float64(compactMs.Load()), "compaction-ms")
+			b.ReportMetric(float64(elapsed.Milliseconds()), "elapsed-ms")
 		})
 	}
 }

@@ -3,6 +3,7 @@ package holdfast
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -60,9 +61,6 @@ type compactJob struct {
 	stats   CompactStats
 	start   time.Time
 	done    chan compactResult // the caller of Compact; nil for automatic ones
-	// the last record read, so a batch's values cost one read
-	lastPos wal.RecordPos
-	lastRec *recordPayload
 	waiters []chan compactResult
 }
 
@@ -155,37 +153,64 @@ func (ds *Dataspace) beginCompaction(job *compactJob) {
 		"values_to_relocate", len(job.pending), "log_bytes", job.stats.LogBytesBefore)
 }
 
-// readValue returns an entry's value for relocation: from the value cache
-// when it is there, else from the log, reading each record once however
-// many of its values are live (entries are relocated in log order). read
-// reports whether it read the device.
-func (job *compactJob) readValue(ds *Dataspace, e *entry) (value []byte, read bool, err error) {
-	if e.isInl {
-		return e.inline, false, nil
-	}
-	if v, ok := ds.db.cache.get(makeCacheKey(ds.cacheID, e.pos, e.opIndex)); ok {
-		return v, false, nil // the cache's slice: never changed, only replaced
-	}
-	if job.lastRec == nil || job.lastPos != e.pos {
-		p, err := ds.readRecord(e)
-		if err != nil {
-			return nil, false, err
+// relocationValues returns the values of a chunk of entries: inline ones
+// and those in the value cache from memory, the rest from the log in one
+// pass of large O_DIRECT reads in log order (wal.ReadRecords), each record
+// read and verified once however many of its values are live. Reading
+// values one record at a time held the writer goroutine, and every client
+// group behind it, for a hundred milliseconds and more per chunk.
+func (ds *Dataspace) relocationValues(chunk []*entry) ([][]byte, error) {
+	values := make([][]byte, len(chunk))
+	var positions []wal.RecordPos
+	var users [][]int // for each position, the chunk entries whose value it holds
+	seen := make(map[wal.RecordPos]int)
+	for i, e := range chunk {
+		if e.isInl {
+			values[i] = e.inline
+			continue
 		}
-		job.lastPos, job.lastRec = e.pos, p
-		read = true
+		if v, ok := ds.db.cache.get(makeCacheKey(ds.cacheID, e.pos, e.opIndex)); ok {
+			values[i] = v // the cache's slice: never changed, only replaced
+			continue
+		}
+		k, ok := seen[e.pos]
+		if !ok {
+			k = len(positions)
+			seen[e.pos] = k
+			positions = append(positions, e.pos)
+			users = append(users, nil)
+		}
+		users[k] = append(users[k], i)
 	}
-	p := job.lastRec
-	if int(e.opIndex) >= len(p.ops) || string(p.ops[e.opIndex].key) != e.key {
-		return nil, false, ds.corruptStop(fmt.Errorf("%w: compaction: the record at segment %d offset %d does not hold key %q", ErrCorrupt, e.pos.Segment, e.pos.GroupOffset, e.key))
+	if len(positions) == 0 {
+		return values, nil
 	}
-	return p.ops[e.opIndex].value, read, nil
+	err := ds.log.ReadRecords(positions, func(k int, rec wal.Record) error {
+		p, err := decodeRecord(rec.Payload)
+		for _, i := range users[k] {
+			e := chunk[i]
+			if err == nil && !recordHolds(&p, rec.Seq, e) {
+				err = fmt.Errorf("record %d at segment %d offset %d does not hold key %q", rec.Seq, e.pos.Segment, e.pos.GroupOffset, e.key)
+			}
+			if err != nil {
+				return fmt.Errorf("%w: compaction: %v", ErrCorrupt, err)
+			}
+			values[i] = clone(p.ops[e.opIndex].value) // the payload is reused after fn returns
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return values, nil
+	case errors.Is(err, ErrCorrupt), errors.Is(err, wal.ErrCorrupt):
+		if !errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("%w: compaction: %w", ErrCorrupt, err)
+		}
+		return nil, ds.corruptStop(err)
+	default:
+		return nil, ds.failStop(fmt.Errorf("compaction: read the log: %w", err))
+	}
 }
-
-// compactionReadsPerStep bounds the records one compaction step reads from
-// the device: the writer goroutine runs the step, and client groups wait
-// for it. Values written by single Puts are a record each, and a chunk of
-// them read one by one held the writer for a hundred milliseconds and more.
-const compactionReadsPerStep = 16
 
 // compactStep relocates one chunk, or finishes the compaction. It returns
 // false when the dataspace has stopped.
@@ -201,8 +226,9 @@ func (ds *Dataspace) compactStep() bool {
 	}
 	payload := &recordPayload{relocated: true}
 	size := recordHeadSize
-	var taken, reads int
-	for taken < len(job.pending) && size < CompactionChunkBytes && reads < compactionReadsPerStep {
+	var taken int
+	var chunk []*entry
+	for taken < len(job.pending) && size < CompactionChunkBytes {
 		key := job.pending[taken]
 		taken++
 		ds.mu.RLock()
@@ -211,16 +237,16 @@ func (ds *Dataspace) compactStep() bool {
 		if !ok || e.pos.Segment >= job.cut {
 			continue // deleted or rewritten since the compaction began
 		}
-		value, read, err := job.readValue(ds, e)
-		if err != nil {
-			ds.endCompaction(job, err)
-			return ds.err() == nil
-		}
-		if read {
-			reads++
-		}
-		payload.ops = append(payload.ops, op{kind: opPut, version: e.seq, key: []byte(key), value: value})
-		size += opHeadSize + versionSize + len(key) + len(value)
+		chunk = append(chunk, e)
+		size += opHeadSize + versionSize + len(key) + int(e.size)
+	}
+	values, err := ds.relocationValues(chunk)
+	if err != nil {
+		ds.endCompaction(job, err)
+		return ds.err() == nil
+	}
+	for i, e := range chunk {
+		payload.ops = append(payload.ops, op{kind: opPut, version: e.seq, key: []byte(e.key), value: values[i]})
 	}
 	job.pending = job.pending[taken:]
 	// Request ids ride along, so a retry after the old segments are gone

@@ -477,8 +477,7 @@ func (ds *Dataspace) readRecord(e *entry) (*recordPayload, error) {
 		return nil, ds.failStop(fmt.Errorf("read key %q: %w", e.key, err))
 	}
 	p, err := decodeRecord(rec.Payload)
-	if err == nil && (int(e.opIndex) >= len(p.ops) || string(p.ops[e.opIndex].key) != e.key ||
-		(!p.relocated && rec.Seq != e.seq) || (p.relocated && p.ops[e.opIndex].version != e.seq)) {
+	if err == nil && !recordHolds(&p, rec.Seq, e) {
 		err = fmt.Errorf("record %d at segment %d offset %d does not hold key %q", rec.Seq, e.pos.Segment, e.pos.GroupOffset, e.key)
 	}
 	if err != nil {
