@@ -189,8 +189,8 @@ func (ds *Dataspace) relocationValues(chunk []*entry) ([][]byte, error) {
 		p, err := decodeRecord(rec.Payload)
 		for _, i := range users[k] {
 			e := chunk[i]
-			if err == nil && !recordHolds(&p, rec.Seq, e) {
-				err = fmt.Errorf("record %d at segment %d offset %d does not hold key %q", rec.Seq, e.pos.Segment, e.pos.GroupOffset, e.key)
+			if err == nil {
+				err = checkHolds(&p, rec.Seq, e)
 			}
 			if err != nil {
 				return fmt.Errorf("%w: compaction: %v", ErrCorrupt, err)
@@ -274,7 +274,9 @@ func (ds *Dataspace) compactStep() bool {
 	ds.mu.Lock()
 	ds.apply(seq, positions[0], payload)
 	ds.mu.Unlock()
-	ds.cacheRecord(positions[0], payload) // copies: the values share read buffers
+	// The relocated values are the cache's, an entry's, or fresh copies:
+	// cached as they are, as a published group's are.
+	ds.cachePublished(positions[0], payload)
 	job.stats.Relocated += len(payload.ops)
 	return true
 }

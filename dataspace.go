@@ -477,13 +477,22 @@ func (ds *Dataspace) readRecord(e *entry) (*recordPayload, error) {
 		return nil, ds.failStop(fmt.Errorf("read key %q: %w", e.key, err))
 	}
 	p, err := decodeRecord(rec.Payload)
-	if err == nil && !recordHolds(&p, rec.Seq, e) {
-		err = fmt.Errorf("record %d at segment %d offset %d does not hold key %q", rec.Seq, e.pos.Segment, e.pos.GroupOffset, e.key)
+	if err == nil {
+		err = checkHolds(&p, rec.Seq, e)
 	}
 	if err != nil {
 		return nil, ds.corruptStop(fmt.Errorf("%w: %v", ErrCorrupt, err))
 	}
 	return &p, nil
+}
+
+// checkHolds says why a record read back is not the one the index entry
+// means (recordHolds), or nil.
+func checkHolds(p *recordPayload, seq uint64, e *entry) error {
+	if recordHolds(p, seq, e) {
+		return nil
+	}
+	return fmt.Errorf("record %d at segment %d offset %d does not hold key %q", seq, e.pos.Segment, e.pos.GroupOffset, e.key)
 }
 
 // corruptStop stops the dataspace because verified data turned out damaged
