@@ -479,20 +479,25 @@ func (ds *Dataspace) enqueue(r *request) bool {
 }
 
 // advance finishes the group whose sync ran and starts the next one's.
+// The next sync starts before the finished group is published: the
+// device works on it while the writer updates the index and answers, and
+// publication stays in log order because the next group is published only
+// after this one.
 func (ds *Dataspace) advance() bool {
 	g := ds.syncing
 	ds.syncing = nil
+	if w := ds.written; w != nil && w.recs > 0 && g.flush.Wait() == nil {
+		ds.written = nil
+		ds.startSync(w)
+	}
 	if !ds.finish(g) {
 		return false
 	}
 	if w := ds.written; w != nil {
+		// Nothing to write: it waited only for g to be published.
 		ds.written = nil
-		if w.recs == 0 {
-			if !ds.finish(w) {
-				return false
-			}
-		} else {
-			ds.startSync(w)
+		if !ds.finish(w) {
+			return false
 		}
 	}
 	if ds.syncing == nil {
