@@ -498,9 +498,9 @@ func BenchmarkOpen(b *testing.B) {
 // keys among 50,000) while one compaction relocates a log of 50,000 live
 // values written twice over, against the same Puts with no compaction: the
 // foreground cost of compaction. The compaction should last most of the
-// measurement (it reports compaction-ms beside the elapsed time). Compaction runs on the writer
-// goroutine between groups, one CompactionChunkBytes chunk at a time, so a
-// Put waits at most for one chunk and its fdatasync.
+// measurement (it reports compaction-ms beside the elapsed time). The
+// compactor hands the writer one chunk of values at a time, which rides in
+// a commit group with the client Puts.
 func BenchmarkPutDuringCompaction(b *testing.B) {
 	const keys, goroutines = 50_000, 16
 	for _, compacting := range []bool{false, true} {

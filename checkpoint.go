@@ -69,10 +69,10 @@ type dedupEntry struct {
 // snapshot captures the index, dedup table and log position; writer
 // goroutine only (or before it starts).
 func (ds *Dataspace) snapshot() checkpointState {
-	ds.mu.RLock()
+	ds.mu.Lock() // Copy marks the tree shared: one copier at a time
 	idx := ds.index.Copy()
 	last := ds.lastSeq
-	ds.mu.RUnlock()
+	ds.mu.Unlock()
 	return checkpointState{pos: ds.log.Position(), lastSeq: last, index: idx, dedup: ds.dedup.entries()}
 }
 

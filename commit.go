@@ -22,6 +22,9 @@ type request struct {
 	// delta; the writer computes the value.
 	incr  bool
 	delta int64
+	// reloc, when set, makes the request a compaction's relocation of
+	// live values (compact.go); ops is then empty.
+	reloc *relocation
 	size  int
 	reply chan reply
 }
@@ -47,6 +50,8 @@ type reply struct {
 	existed  bool  // for deletes: the key existed
 	intValue int64 // for increments: the new value
 	dup      bool  // a retried request id: applied earlier, not again
+	// relocated counts the values a relocation request wrote.
+	relocated int
 }
 
 // WriteOption modifies one write.
@@ -295,7 +300,7 @@ func (ds *Dataspace) run() {
 			if err == nil {
 				err = dsError(ds.name, ErrClosed)
 			}
-			ds.endCompaction(ds.compacting, err)
+			ds.stopCompaction(err)
 		}
 	}()
 	var tick <-chan time.Time
@@ -352,14 +357,7 @@ func (ds *Dataspace) run() {
 			}
 			continue
 		}
-		// The pipeline is empty. While a compaction runs, waiting writes
-		// go first: a chunk is relocated only when nothing else is ready
-		// (the first select does not block; the second offers the chunk
-		// as one more case).
-		var idle <-chan time.Time
-		if ds.compacting != nil {
-			idle = closedTimeChan
-		}
+		// The pipeline is empty.
 		select {
 		case r := <-ds.reqs:
 			ok = ds.enqueue(r)
@@ -371,21 +369,6 @@ func (ds *Dataspace) run() {
 			ok = onTick()
 		case <-ds.quit:
 			return
-		default:
-			select {
-			case <-idle:
-				ok = ds.compactStep()
-			case r := <-ds.reqs:
-				ok = ds.enqueue(r)
-			case j := <-ds.compactReqs:
-				onCompact(j)
-			case task := <-ds.tasks:
-				task()
-			case <-tick:
-				ok = onTick()
-			case <-ds.quit:
-				return
-			}
 		}
 		if !ok {
 			ds.abandon()
@@ -394,12 +377,6 @@ func (ds *Dataspace) run() {
 	}
 }
 
-// closedTimeChan is always ready: selecting on it means "go on at once".
-var closedTimeChan = func() <-chan time.Time {
-	c := make(chan time.Time)
-	close(c)
-	return c
-}()
 
 // gather forms a group: the first request and every request already
 // waiting, up to GroupCommitMaxBytes. Requests that arrive while a group
@@ -559,7 +536,14 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 				continue
 			}
 		}
-		payload, write, rep := ds.plan(r, ds.overlay)
+		var payload recordPayload
+		var write bool
+		var rep reply
+		if r.reloc != nil {
+			payload, write, rep = ds.planRelocation(r.reloc, ds.overlay)
+		} else {
+			payload, write, rep = ds.plan(r, ds.overlay)
+		}
 		if rep.err != nil || !write {
 			pl.rep = rep
 			continue
@@ -574,6 +558,10 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		}
 		// Later requests see this one's effect. The key's string is
 		// made once, for the overlay and the index.
+		// A relocation changes no key's state: it stays out of the overlay.
+		if r.reloc != nil {
+			continue
+		}
 		for j := range pl.payload.ops {
 			o := &pl.payload.ops[j]
 			o.str = string(o.key)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/holdfast-db/holdfast/internal/wal"
+	"github.com/tidwall/btree"
 )
 
 // Compaction reclaims the space of overwritten and deleted keys.
@@ -16,9 +17,8 @@ import (
 // The log is a sequence of segments. Compaction picks a cut — the current
 // (newest) segment at the start — and copies every live value that still
 // lives in an older segment to the head of the log, in "relocated" records
-// that keep each value's version. Each chunk is an ordinary group: written,
-// synced, then published to the index. When no live value is left below
-// the cut, the older segments are deleted and the directory synced.
+// that keep each value's version. When no live value is left below the
+// cut, the older segments are deleted and the directory synced.
 //
 // Crash safety needs no extra machinery: until the segments are removed,
 // a crash leaves both copies, and replay applies the relocated copy (later
@@ -27,9 +27,18 @@ import (
 // relocation is durable. Removal deletes the oldest segments first, so a
 // crash part-way leaves a contiguous suffix of the log.
 //
-// Compaction runs on the writer goroutine, one chunk at a time, and yields
-// to waiting client writes between chunks: a client group waits at most
-// for one chunk (CompactionChunkBytes of values and one fdatasync).
+// The work is split so that client writes barely notice it. The writer
+// goroutine only fixes the cut and takes a copy-on-write copy of the index
+// (beginCompaction), and at the end removes the segments (finishCompaction).
+// In between, a compactor goroutine lists the entries below the cut in log
+// order, reads their values (from the value cache, or in large O_DIRECT
+// reads, off the writer goroutine), and hands them to the writer a chunk
+// at a time as a relocation request: a write like any other, which rides
+// in a commit group with client writes and shares its write and
+// fdatasync. The writer drops from a chunk, when it plans it, every value
+// that was overwritten or deleted since, so a relocated record never
+// brings back an old value. One chunk (relocationChunkBytes) is in flight
+// at a time, which bounds what compaction adds to a commit group.
 //
 // Space bound: compaction starts by itself when the log exceeds
 // CompactionSpaceAmp times the live data plus one segment, and at least
@@ -55,13 +64,25 @@ type CompactStats struct {
 }
 
 type compactJob struct {
-	cut     uint64   // segments below this id are to be removed
-	pending []string // keys that may still live below the cut
-	ids     []string // request ids whose proof lives below the cut
-	stats   CompactStats
-	start   time.Time
-	done    chan compactResult // the caller of Compact; nil for automatic ones
+	cut   uint64 // segments below this id are to be removed
+	stats CompactStats
+	start time.Time
+	// done is the caller of Compact (nil for automatic ones); waiters
+	// asked while it ran. Writer goroutine only.
+	done    chan compactResult
 	waiters []chan compactResult
+	// stop is closed when the writer goroutine exits; exited once the
+	// compactor goroutine has returned.
+	stop, exited chan struct{}
+}
+
+// relocation is a chunk of live values for the writer to copy to the head
+// of the log (a request's reloc).
+type relocation struct {
+	cut     uint64
+	entries []*entry // the index entries the values belong to
+	ops     []op     // relocated puts, one per entry
+	ids     []string // request ids to carry forward
 }
 
 type compactResult struct {
@@ -69,10 +90,11 @@ type compactResult struct {
 	err   error
 }
 
-// Compaction tuning. CompactionChunkBytes bounds the values relocated in
-// one group.
+// Compaction tuning.
 const (
-	CompactionChunkBytes = 256 << 10
+	// relocationChunkBytes bounds the values of one relocation request:
+	// what compaction adds to one commit group.
+	relocationChunkBytes = 32 << 10
 	// DefaultCompactionSpaceAmp is the default Options.CompactionSpaceAmp.
 	DefaultCompactionSpaceAmp = 2.0
 )
@@ -125,32 +147,197 @@ func (ds *Dataspace) maybeStartCompaction() {
 	ds.beginCompaction(&compactJob{})
 }
 
-// beginCompaction fixes the cut and the keys to look at.
+// beginCompaction fixes the cut, takes a copy of the index and the
+// request ids below the cut, and starts the compactor goroutine; writer
+// goroutine only.
 func (ds *Dataspace) beginCompaction(job *compactJob) {
 	job.start = time.Now()
 	job.cut = ds.log.Position().Segment
 	job.stats.LogBytesBefore = ds.logBytes()
-	ds.mu.RLock()
+	job.stop, job.exited = make(chan struct{}), make(chan struct{})
+	ds.mu.Lock() // Copy marks the tree shared: no reader may copy it meanwhile
+	snap := ds.index.Copy()
+	ds.mu.Unlock()
+	ids := ds.dedup.below(job.cut)
+	ds.compacting = job
+	go ds.compactor(job, snap, ids)
+}
+
+// stopCompaction ends a running compaction with err when the writer
+// goroutine exits: it stops the compactor and waits for it, so nothing
+// reads the log after it closes.
+func (ds *Dataspace) stopCompaction(err error) {
+	job := ds.compacting
+	if job == nil {
+		return
+	}
+	close(job.stop)
+	<-job.exited
+	ds.endCompaction(job, err)
+}
+
+// errCompactionStopped is what the compactor sees when the writer exits.
+var errCompactionStopped = errors.New("compaction stopped")
+
+// compactor relocates the values below the cut, a chunk at a time, and
+// then has the writer finish the compaction. Its own goroutine.
+func (ds *Dataspace) compactor(job *compactJob, snap *btree.BTreeG[*entry], ids []string) {
+	defer close(job.exited)
 	var below []*entry
-	ds.index.Scan(func(e *entry) bool {
+	snap.Scan(func(e *entry) bool {
 		if e.pos.Segment < job.cut {
 			below = append(below, e)
 		}
 		return true
 	})
-	ds.mu.RUnlock()
 	// In log order, so that values written by one batch (one record) are
 	// read with one read of that record.
 	slices.SortFunc(below, func(a, b *entry) int {
 		return cmp.Or(cmp.Compare(a.pos.Segment, b.pos.Segment), cmp.Compare(a.pos.GroupOffset, b.pos.GroupOffset), cmp.Compare(a.pos.Logical, b.pos.Logical))
 	})
-	for _, e := range below {
-		job.pending = append(job.pending, e.key)
-	}
-	job.ids = ds.dedup.below(job.cut)
-	ds.compacting = job
 	ds.db.log.Info("compaction started", "dataspace", ds.name, "cut_segment", job.cut,
-		"values_to_relocate", len(job.pending), "log_bytes", job.stats.LogBytesBefore)
+		"values_to_relocate", len(below), "log_bytes", job.stats.LogBytesBefore)
+	relocated := 0
+	for len(below) > 0 || len(ids) > 0 {
+		if !ds.enterMaint(job.stop) {
+			return
+		}
+		rl := &relocation{cut: job.cut}
+		size := recordHeadSize
+		below = ds.takeLive(rl, below, &size)
+		for len(ids) > 0 && size < relocationChunkBytes {
+			rl.ids = append(rl.ids, ids[0])
+			size += carriedIDFixedSize + len(ids[0])
+			ids = ids[1:]
+		}
+		n, err := ds.relocate(rl, size, job.stop)
+		ds.db.quiesce.leaveMaint()
+		if err != nil {
+			ds.compactorFailed(job, err)
+			return
+		}
+		relocated += n
+	}
+	if !ds.enterMaint(job.stop) {
+		return
+	}
+	// The gate stays passed until the segments are gone: a View waits for
+	// it before it copies the index.
+	fin := make(chan struct{})
+	select {
+	case ds.tasks <- func() { defer close(fin); ds.finishCompaction(job, relocated) }:
+		<-fin // a task the writer took runs to its end
+	case <-job.stop:
+	}
+	ds.db.quiesce.leaveMaint()
+}
+
+// enterMaint passes the quiesce gate for a compaction step, waiting while
+// the database is quiesced or a View is open. It returns false when stop
+// closes first.
+func (ds *Dataspace) enterMaint(stop <-chan struct{}) bool {
+	for !ds.db.quiesce.tryEnter() { // quiesce.go: paused while quiesced or a View is open
+		ds.db.quiesce.pause(stop)
+		select {
+		case <-stop:
+			return false
+		default:
+		}
+	}
+	return true
+}
+
+// takeLive fills rl with the next entries of below (in log order) that are
+// still live, and their values, up to relocationChunkBytes; it returns the
+// entries left. Entries overwritten or deleted since the index was copied
+// are dropped here, and again by the writer if that happens meanwhile.
+func (ds *Dataspace) takeLive(rl *relocation, below []*entry, size *int) []*entry {
+	taken := 0
+	ds.mu.RLock()
+	for taken < len(below) && *size < relocationChunkBytes {
+		e := below[taken]
+		taken++
+		if cur, ok := ds.index.Get(&entry{key: e.key}); !ok || cur != e {
+			continue
+		}
+		rl.entries = append(rl.entries, e)
+		*size += opHeadSize + versionSize + len(e.key) + int(e.size)
+	}
+	ds.mu.RUnlock()
+	return below[taken:]
+}
+
+// relocate reads a chunk's values and has the writer write them; it
+// returns how many values the writer relocated.
+func (ds *Dataspace) relocate(rl *relocation, size int, stop <-chan struct{}) (int, error) {
+	if len(rl.entries) > 0 {
+		values, err := ds.relocationValues(rl.entries)
+		if err != nil {
+			return 0, err
+		}
+		rl.ops = make([]op, len(rl.entries))
+		for i, e := range rl.entries {
+			rl.ops[i] = op{kind: opPut, version: e.seq, key: []byte(e.key), value: values[i], str: e.key}
+		}
+	}
+	if len(rl.ops) == 0 && len(rl.ids) == 0 {
+		return 0, nil
+	}
+	r := &request{reloc: rl, size: size, reply: make(chan reply, 1)}
+	select {
+	case ds.reqs <- r:
+	case <-stop:
+		return 0, errCompactionStopped
+	}
+	select {
+	case rep := <-r.reply:
+		return rep.relocated, rep.err
+	case <-stop:
+		return 0, errCompactionStopped
+	}
+}
+
+// compactorFailed ends the compaction with err on the writer goroutine,
+// unless it is exiting (stopCompaction then ends it).
+func (ds *Dataspace) compactorFailed(job *compactJob, err error) {
+	if errors.Is(err, errCompactionStopped) {
+		return
+	}
+	select {
+	case ds.tasks <- func() { ds.endCompaction(job, err) }:
+	case <-job.stop:
+	}
+}
+
+// planRelocation builds the record of a relocation request: the values
+// that are still live, with nothing pending in the pipeline for their key
+// (a write planned after this one wins anyway, being later in the log).
+// A value overwritten or deleted since the compactor read it is dropped,
+// so a relocated record never brings an old value back.
+func (ds *Dataspace) planRelocation(rl *relocation, pending map[string]pendingKey) (recordPayload, bool, reply) {
+	p := recordPayload{relocated: true}
+	ds.mu.RLock()
+	for i, e := range rl.entries {
+		if _, ok := pending[e.key]; ok {
+			continue
+		}
+		if cur, ok := ds.index.Get(&entry{key: e.key}); !ok || cur != e {
+			continue
+		}
+		p.ops = append(p.ops, rl.ops[i])
+	}
+	ds.mu.RUnlock()
+	for _, id := range rl.ids {
+		a, ok := ds.dedup.get(id)
+		if !ok || a.segment >= rl.cut {
+			continue
+		}
+		p.ids = append(p.ids, carriedID{id: id, seq: a.seq, hasInt: a.hasInt, intValue: a.intValue})
+	}
+	if len(p.ops) == 0 && len(p.ids) == 0 {
+		return recordPayload{}, false, reply{}
+	}
+	return p, true, reply{relocated: len(p.ops)}
 }
 
 // relocationValues returns the values of a chunk of entries: inline ones
@@ -212,93 +399,25 @@ func (ds *Dataspace) relocationValues(chunk []*entry) ([][]byte, error) {
 	}
 }
 
-// compactStep relocates one chunk, or finishes the compaction. It returns
-// false when the dataspace has stopped.
-func (ds *Dataspace) compactStep() bool {
-	if !ds.db.quiesce.tryEnter() { // quiesce.go: paused while quiesced or a View is open
-		ds.db.quiesce.pause(ds.quit)
-		return true
-	}
-	defer ds.db.quiesce.leaveMaint()
-	job := ds.compacting
-	if len(job.pending) == 0 && len(job.ids) == 0 {
-		return ds.finishCompaction(job)
-	}
-	payload := &recordPayload{relocated: true}
-	size := recordHeadSize
-	var taken int
-	var chunk []*entry
-	for taken < len(job.pending) && size < CompactionChunkBytes {
-		key := job.pending[taken]
-		taken++
-		ds.mu.RLock()
-		e, ok := ds.index.Get(&entry{key: key})
-		ds.mu.RUnlock()
-		if !ok || e.pos.Segment >= job.cut {
-			continue // deleted or rewritten since the compaction began
-		}
-		chunk = append(chunk, e)
-		size += opHeadSize + versionSize + len(key) + int(e.size)
-	}
-	values, err := ds.relocationValues(chunk)
-	if err != nil {
-		ds.endCompaction(job, err)
-		return ds.err() == nil
-	}
-	for i, e := range chunk {
-		payload.ops = append(payload.ops, op{kind: opPut, version: e.seq, key: []byte(e.key), value: values[i]})
-	}
-	job.pending = job.pending[taken:]
-	// Request ids ride along, so a retry after the old segments are gone
-	// is still applied once.
-	for len(job.ids) > 0 && size < CompactionChunkBytes {
-		id := job.ids[0]
-		job.ids = job.ids[1:]
-		a, ok := ds.dedup.get(id)
-		if !ok || a.segment >= job.cut {
-			continue
-		}
-		payload.ids = append(payload.ids, carriedID{id: id, seq: a.seq, hasInt: a.hasInt, intValue: a.intValue})
-		size += carriedIDFixedSize + len(id)
-	}
-	if len(payload.ops) == 0 && len(payload.ids) == 0 {
-		return true
-	}
-	seq := ds.lastSeq + 1
-	positions, err := ds.log.AppendGroup([]wal.Record{{Seq: seq, Payload: payload.encode()}}, true)
-	if err != nil {
-		cause := ds.failStop(fmt.Errorf("compaction: log write: %w", err))
-		ds.endCompaction(job, cause)
-		return false
-	}
-	ds.mu.Lock()
-	ds.apply(seq, positions[0], payload)
-	ds.mu.Unlock()
-	// The relocated values are the cache's, an entry's, or fresh copies:
-	// cached as they are, as a published group's are.
-	ds.cachePublished(positions[0], payload)
-	job.stats.Relocated += len(payload.ops)
-	return true
-}
-
-// finishCompaction removes the segments below the cut.
-func (ds *Dataspace) finishCompaction(job *compactJob) bool {
+// finishCompaction removes the segments below the cut once every value
+// there has been relocated; writer goroutine, with the pipeline empty (a
+// task), so every relocation is published and durable.
+func (ds *Dataspace) finishCompaction(job *compactJob, relocated int) {
+	job.stats.Relocated = relocated
 	// One more sync of what holds the relocated values before the
 	// originals go: it catches a sync failure the file system reports
 	// late (ext4 data=journal), which would otherwise cost old data.
 	if err := ds.log.Confirm(job.cut); err != nil {
-		cause := ds.failStop(fmt.Errorf("compaction: confirm relocated values: %w", err))
-		ds.endCompaction(job, cause)
-		return false
+		ds.endCompaction(job, ds.failStop(fmt.Errorf("compaction: confirm relocated values: %w", err)))
+		return
 	}
 	before := len(ds.log.Segments())
 	ds.segMu.Lock()
 	err := ds.log.RemoveSegmentsBefore(job.cut)
 	ds.segMu.Unlock()
 	if err != nil {
-		cause := ds.failStop(fmt.Errorf("compaction: remove segments: %w", err))
-		ds.endCompaction(job, cause)
-		return false
+		ds.endCompaction(job, ds.failStop(fmt.Errorf("compaction: remove segments: %w", err)))
+		return
 	}
 	job.stats.RemovedSegments = before - len(ds.log.Segments())
 	job.stats.LogBytesAfter = ds.logBytes()
@@ -311,7 +430,6 @@ func (ds *Dataspace) finishCompaction(job *compactJob) bool {
 	// Earlier checkpoints may point into the removed segments; write one
 	// that does not, so the next open need not replay the whole log.
 	ds.maybeCheckpoint(true)
-	return true
 }
 
 func (ds *Dataspace) endCompaction(job *compactJob, err error) {

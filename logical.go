@@ -47,15 +47,15 @@ func (ds *Dataspace) View(ctx context.Context) (*View, error) {
 		case <-time.After(time.Millisecond):
 		}
 	}
-	ds.mu.RLock()
+	ds.mu.Lock() // Copy marks the tree shared: one copier at a time
 	if ds.stopErr != nil {
 		err := ds.stopErr
-		ds.mu.RUnlock()
+		ds.mu.Unlock()
 		ds.db.quiesce.endView()
 		return nil, err
 	}
 	v := &View{ds: ds, index: ds.index.Copy(), lastSeq: ds.lastSeq}
-	ds.mu.RUnlock()
+	ds.mu.Unlock()
 	return v, nil
 }
 

@@ -53,9 +53,9 @@ func (db *DB) verifyRestore() {
 			return snapshotState{}, err
 		}
 		return snapshotState{dir: ds.dir, lastSeq: ds.LastSeq(), content: func() (int, int64, string, error) {
-			ds.mu.RLock()
+			ds.mu.Lock() // Copy marks the tree shared: one copier at a time
 			idx := ds.index.Copy()
-			ds.mu.RUnlock()
+			ds.mu.Unlock()
 			return ds.content(context.Background(), idx)
 		}}, nil
 	})
