@@ -377,7 +377,6 @@ func (ds *Dataspace) run() {
 	}
 }
 
-
 // gather forms a group: the first request and every request already
 // waiting, up to GroupCommitMaxBytes. Requests that arrive while a group
 // is being synced wait in the channel and form the next group.
