@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -188,7 +189,12 @@ func (ds *Dataspace) putRequest(key, value []byte, opts []WriteOption) (*request
 	if err := ds.limits.checkValue(value); err != nil {
 		return nil, err
 	}
-	return singleKey(op{kind: opPut, key: clone(key), value: clone(value)}, opts), nil
+	// One allocation holds both: the index and the value cache keep the
+	// value, and the key's string is made apart.
+	buf := make([]byte, len(key)+len(value))
+	k := copy(buf, key)
+	copy(buf[k:], value)
+	return singleKey(op{kind: opPut, key: buf[:k:k], value: buf[k:]}, opts), nil
 }
 
 func (ds *Dataspace) deleteRequest(key []byte, opts []WriteOption) (*request, error) {
@@ -247,7 +253,7 @@ func (ds *Dataspace) send(ctx context.Context, r *request) error {
 	if err := ds.db.quiesce.enter(ctx); err != nil { // quiesce.go: held while quiesced
 		return dsError(ds.name, err)
 	}
-	r.reply = make(chan reply, 1)
+	r.reply = replyChans.Get().(chan reply)
 	err := ds.err()
 	if err == nil {
 		select {
@@ -275,11 +281,21 @@ func (ds *Dataspace) await(r *request) (reply, error) {
 		select {
 		case rep = <-r.reply: // answered as the writer stopped
 		default:
-			rep = reply{err: ds.stoppedErr()}
+			// Never answered: the writer is gone, so nothing will
+			// send on the channel; it is simply dropped.
+			return reply{}, ds.stoppedErr()
 		}
 	}
+	// The writer sends one reply per request, and it has been received:
+	// the channel is empty and nobody else holds it.
+	replyChans.Put(r.reply)
+	r.reply = nil
 	return rep, rep.err
 }
+
+// replyChans recycles the reply channels of requests (two allocations
+// each).
+var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}
 
 // run is the dataspace's writer goroutine.
 //
