@@ -348,14 +348,21 @@ func (ds *Dataspace) run() {
 			// A sync is running. Write the next group meanwhile, unless
 			// one already waits, maintenance wants the pipeline empty, or
 			// Close is draining it.
-			var reqs chan *request
-			if ds.written == nil && !ds.checkpointDue() && !ds.quitting() {
-				reqs = ds.reqs
+			var reqs, relocs chan *request
+			if ds.written == nil && !ds.checkpointDue() && ds.finishing == nil && !ds.quitting() {
+				reqs, relocs = ds.reqs, ds.relocs
+				if ds.compactionStalls() {
+					reqs = nil
+				}
 			}
 			if deferred {
 				select {
+				case r := <-relocs:
+					ok = ds.enqueue(r)
 				case r := <-reqs:
 					ok = ds.enqueue(r)
+				case f := <-ds.finishReqs:
+					ds.finishing = f
 				default:
 					ok = ds.advance()
 				}
@@ -363,8 +370,12 @@ func (ds *Dataspace) run() {
 				select {
 				case <-g.flush.Done():
 					ok = ds.advance()
+				case r := <-relocs:
+					ok = ds.enqueue(r)
 				case r := <-reqs:
 					ok = ds.enqueue(r)
+				case f := <-ds.finishReqs:
+					ds.finishing = f
 				}
 			}
 			if !ok {
@@ -374,9 +385,22 @@ func (ds *Dataspace) run() {
 			continue
 		}
 		// The pipeline is empty.
+		if f := ds.finishing; f != nil {
+			ds.finishing = nil
+			f()
+			continue
+		}
+		reqs := ds.reqs
+		if ds.compactionStalls() {
+			reqs = nil
+		}
 		select {
-		case r := <-ds.reqs:
+		case r := <-ds.relocs:
 			ok = ds.enqueue(r)
+		case r := <-reqs:
+			ok = ds.enqueue(r)
+		case f := <-ds.finishReqs:
+			ds.finishing = f
 		case j := <-ds.compactReqs:
 			onCompact(j)
 		case task := <-ds.tasks:
@@ -399,6 +423,16 @@ func (ds *Dataspace) run() {
 func (ds *Dataspace) gather(first *request) []*request {
 	group := []*request{first}
 	size := first.size
+	// A compaction's chunk waiting rides in this group (one at a time is
+	// in flight), so compaction keeps pace with the client writes.
+	if first.reloc == nil {
+		select {
+		case r := <-ds.relocs:
+			group = append(group, r)
+			size += r.size
+		default:
+		}
+	}
 	for size < ds.db.opts.GroupCommitMaxBytes {
 		select {
 		case r := <-ds.reqs:
@@ -432,6 +466,7 @@ type group struct {
 	written   time.Duration // planning and writing it
 	syncStart time.Time
 	flush     *wal.Flush // the sync covering it, once started
+	ov        int        // its overlay: ds.overlays[ov] (see unpublished)
 }
 
 // planned is one request of a group and its answer.
@@ -531,6 +566,9 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 	for i, r := range reqs {
 		g.plans[i].r = r
 	}
+	if ds.syncing != nil {
+		g.ov = 1 - ds.syncing.ov
+	}
 	if err := ds.err(); err != nil {
 		// Stopped by a reader that found damage: write nothing more.
 		ds.answer(g, err)
@@ -555,9 +593,9 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		var write bool
 		var rep reply
 		if r.reloc != nil {
-			payload, write, rep = ds.planRelocation(r.reloc, ds.overlay)
+			payload, write, rep = ds.planRelocation(r.reloc, g.ov)
 		} else {
-			payload, write, rep = ds.plan(r, ds.overlay)
+			payload, write, rep = ds.plan(r, g.ov)
 		}
 		if rep.err != nil || !write {
 			pl.rep = rep
@@ -580,7 +618,7 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		for j := range pl.payload.ops {
 			o := &pl.payload.ops[j]
 			o.str = string(o.key)
-			ds.overlay[o.str] = pendingKey{exists: o.kind == opPut, seq: rep.seq, value: o.value, known: true}
+			ds.overlays[g.ov][o.str] = pendingKey{exists: o.kind == opPut, seq: rep.seq, value: o.value, known: true}
 		}
 	}
 	g.recs = int(next - first)
@@ -650,7 +688,7 @@ func (ds *Dataspace) finish(g *group) bool {
 	for i := range g.plans {
 		pl := &g.plans[i]
 		if pl.write {
-			ds.forget(pl, g.lastSeq)
+			ds.forget(pl)
 		}
 		if pl.dupOf != nil {
 			pl.rep = pl.dupOf.rep
@@ -658,19 +696,41 @@ func (ds *Dataspace) finish(g *group) bool {
 		}
 		pl.r.reply <- pl.rep
 	}
+	ds.dropOverlay(g.ov)
 	return true
 }
 
-// forget drops a published write from the overlay and the unpublished
-// request ids; the index and the dedup table now answer for it.
-func (ds *Dataspace) forget(pl *planned, published uint64) {
-	for _, o := range pl.payload.ops {
-		if p, ok := ds.overlay[o.str]; ok && p.seq <= published {
-			delete(ds.overlay, o.str)
-		}
-	}
+// forget drops a published write from the unpublished request ids; the
+// dedup table now answers for it.
+func (ds *Dataspace) forget(pl *planned) {
 	if id := pl.r.requestID; id != "" && ds.inflightIDs[id] == pl {
 		delete(ds.inflightIDs, id)
+	}
+}
+
+// unpublished returns key's state as of the unpublished groups: the group
+// being planned (its overlay own), then the group whose sync runs. There
+// are at most two unpublished groups, each with an overlay of its own, so
+// a published group's overlay is emptied at once, never key by key.
+func (ds *Dataspace) unpublished(own int, key string) (pendingKey, bool) {
+	if p, ok := ds.overlays[own][key]; ok {
+		return p, true
+	}
+	if g := ds.syncing; g != nil && g.ov != own {
+		if p, ok := ds.overlays[g.ov][key]; ok {
+			return p, true
+		}
+	}
+	return pendingKey{}, false
+}
+
+// dropOverlay empties the overlay of a group that is published or
+// answered; a large one is replaced, since clearing costs its capacity.
+func (ds *Dataspace) dropOverlay(i int) {
+	if len(ds.overlays[i]) > 4096 {
+		ds.overlays[i] = make(map[string]pendingKey)
+	} else {
+		clear(ds.overlays[i])
 	}
 }
 
@@ -706,7 +766,8 @@ func (ds *Dataspace) abandon() {
 		ds.answer(g, cause)
 	}
 	ds.syncing, ds.written = nil, nil
-	clear(ds.overlay)
+	ds.dropOverlay(0)
+	ds.dropOverlay(1)
 	clear(ds.inflightIDs)
 }
 
@@ -719,9 +780,9 @@ func (ds *Dataspace) checkpointDue() bool {
 // plan checks a request's condition against the current state and builds
 // its record payload; write is false for a no-op (deleting a missing key)
 // and for a failed condition.
-func (ds *Dataspace) plan(r *request, pending map[string]pendingKey) (_ recordPayload, write bool, _ reply) {
+func (ds *Dataspace) plan(r *request, own int) (_ recordPayload, write bool, _ reply) {
 	if r.cond.kind != condNone || r.incr || (len(r.ops) == 1 && r.ops[0].kind == opDelete) {
-		cur, err := ds.current(r.ops[0].key, pending, r.incr)
+		cur, err := ds.current(r.ops[0].key, own, r.incr)
 		if err != nil {
 			return recordPayload{}, false, reply{err: err}
 		}
@@ -771,8 +832,8 @@ func (ds *Dataspace) plan(r *request, pending map[string]pendingKey) (_ recordPa
 
 // current returns key's state including the group's planned writes. With
 // needValue it also reads the value (for increments).
-func (ds *Dataspace) current(key []byte, pending map[string]pendingKey, needValue bool) (pendingKey, error) {
-	if p, ok := pending[string(key)]; ok {
+func (ds *Dataspace) current(key []byte, own int, needValue bool) (pendingKey, error) {
+	if p, ok := ds.unpublished(own, string(key)); ok {
 		return p, nil
 	}
 	// Only the writer goroutine changes the index, so reading it without

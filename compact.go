@@ -45,7 +45,10 @@ import (
 // two segments exist. Right after a compaction the log holds the live data
 // (relocated) plus the current segment, so the log stays within
 // CompactionSpaceAmp × (live bytes + one segment) + one segment, where live
-// bytes count keys, values and the request ids compaction carries. Writes
+// bytes count keys, values and the request ids compaction carries. While a
+// compaction runs, client writes go on; should the log grow by a segment
+// before it ends, they wait for it (compactionStalls), except while a
+// quiesce or an open View pauses it. Writes
 // that each fill a group of their own occupy a 4 KiB page however small
 // they are; compaction packs them densely, so it also runs, and pays off,
 // when nothing was overwritten.
@@ -64,9 +67,12 @@ type CompactStats struct {
 }
 
 type compactJob struct {
-	cut   uint64 // segments below this id are to be removed
-	stats CompactStats
-	start time.Time
+	cut uint64 // segments below this id are to be removed
+	// stallAt: client writes wait while the log is larger (see
+	// compactionStalls).
+	stallAt int64
+	stats   CompactStats
+	start   time.Time
 	// done is the caller of Compact (nil for automatic ones); waiters
 	// asked while it ran. Writer goroutine only.
 	done    chan compactResult
@@ -92,9 +98,12 @@ type compactResult struct {
 
 // Compaction tuning.
 const (
-	// relocationChunkBytes bounds the values of one relocation request:
-	// what compaction adds to one commit group.
-	relocationChunkBytes = 32 << 10
+	// relocationChunkBytes is what one relocation request carries (what
+	// compaction adds to one commit group) while clients write less than
+	// that per chunk; it grows with their writes, up to
+	// maxRelocationChunkBytes.
+	relocationChunkBytes    = 32 << 10
+	maxRelocationChunkBytes = 4 << 20
 	// DefaultCompactionSpaceAmp is the default Options.CompactionSpaceAmp.
 	DefaultCompactionSpaceAmp = 2.0
 )
@@ -154,6 +163,7 @@ func (ds *Dataspace) beginCompaction(job *compactJob) {
 	job.start = time.Now()
 	job.cut = ds.log.Position().Segment
 	job.stats.LogBytesBefore = ds.logBytes()
+	job.stallAt = job.stats.LogBytesBefore + ds.db.opts.SegmentSizeBytes
 	job.stop, job.exited = make(chan struct{}), make(chan struct{})
 	ds.mu.Lock() // Copy marks the tree shared: no reader may copy it meanwhile
 	snap := ds.index.Copy()
@@ -161,6 +171,20 @@ func (ds *Dataspace) beginCompaction(job *compactJob) {
 	ids := ds.dedup.below(job.cut)
 	ds.compacting = job
 	go ds.compactor(job, snap, ids)
+}
+
+// compactionStalls says whether client writes must wait for the running
+// compaction: the log has grown by a segment since it began, so the space
+// bound would not hold if they went on. Compaction keeps pace with the
+// clients (a chunk relocates at least what they wrote meanwhile), so this
+// happens only when it cannot: not while a quiesce or an open View pauses
+// it, which would make the writes wait for the View. Writer goroutine.
+func (ds *Dataspace) compactionStalls() bool {
+	job := ds.compacting
+	if job == nil || ds.logBytes() <= job.stallAt {
+		return false
+	}
+	return !ds.db.quiesce.pausesMaint()
 }
 
 // stopCompaction ends a running compaction with err when the writer
@@ -198,20 +222,27 @@ func (ds *Dataspace) compactor(job *compactJob, snap *btree.BTreeG[*entry], ids 
 	ds.db.log.Info("compaction started", "dataspace", ds.name, "cut_segment", job.cut,
 		"values_to_relocate", len(below), "log_bytes", job.stats.LogBytesBefore)
 	relocated := 0
+	// A chunk relocates at least what the clients wrote while the last one
+	// was on its way, so a compaction ends however fast they write.
+	budget := relocationChunkBytes
+	lastWritten, lastSize := ds.log.Stats().BytesWritten, 0
 	for len(below) > 0 || len(ids) > 0 {
 		if !ds.enterMaint(job.stop) {
 			return
 		}
+		written := ds.log.Stats().BytesWritten
+		budget = min(max(relocationChunkBytes, int(written-lastWritten)-lastSize), maxRelocationChunkBytes)
 		rl := &relocation{cut: job.cut}
 		size := recordHeadSize
-		below = ds.takeLive(rl, below, &size)
-		for len(ids) > 0 && size < relocationChunkBytes {
+		below = ds.takeLive(rl, below, &size, budget)
+		for len(ids) > 0 && size < budget {
 			rl.ids = append(rl.ids, ids[0])
 			size += carriedIDFixedSize + len(ids[0])
 			ids = ids[1:]
 		}
 		n, err := ds.relocate(rl, size, job.stop)
 		ds.db.quiesce.leaveMaint()
+		lastWritten, lastSize = written, size
 		if err != nil {
 			ds.compactorFailed(job, err)
 			return
@@ -225,8 +256,11 @@ func (ds *Dataspace) compactor(job *compactJob, snap *btree.BTreeG[*entry], ids 
 	// it before it copies the index.
 	fin := make(chan struct{})
 	select {
-	case ds.tasks <- func() { defer close(fin); ds.finishCompaction(job, relocated) }:
-		<-fin // a task the writer took runs to its end
+	case ds.finishReqs <- func() { defer close(fin); ds.finishCompaction(job, relocated) }:
+		select {
+		case <-fin:
+		case <-job.stop: // the writer exited before it ran it
+		}
 	case <-job.stop:
 	}
 	ds.db.quiesce.leaveMaint()
@@ -248,13 +282,13 @@ func (ds *Dataspace) enterMaint(stop <-chan struct{}) bool {
 }
 
 // takeLive fills rl with the next entries of below (in log order) that are
-// still live, and their values, up to relocationChunkBytes; it returns the
+// still live, and their values, up to budget bytes; it returns the
 // entries left. Entries overwritten or deleted since the index was copied
 // are dropped here, and again by the writer if that happens meanwhile.
-func (ds *Dataspace) takeLive(rl *relocation, below []*entry, size *int) []*entry {
+func (ds *Dataspace) takeLive(rl *relocation, below []*entry, size *int, budget int) []*entry {
 	taken := 0
 	ds.mu.RLock()
-	for taken < len(below) && *size < relocationChunkBytes {
+	for taken < len(below) && *size < budget {
 		e := below[taken]
 		taken++
 		if cur, ok := ds.index.Get(&entry{key: e.key}); !ok || cur != e {
@@ -285,7 +319,7 @@ func (ds *Dataspace) relocate(rl *relocation, size int, stop <-chan struct{}) (i
 	}
 	r := &request{reloc: rl, size: size, reply: make(chan reply, 1)}
 	select {
-	case ds.reqs <- r:
+	case ds.relocs <- r:
 	case <-stop:
 		return 0, errCompactionStopped
 	}
@@ -304,7 +338,7 @@ func (ds *Dataspace) compactorFailed(job *compactJob, err error) {
 		return
 	}
 	select {
-	case ds.tasks <- func() { ds.endCompaction(job, err) }:
+	case ds.finishReqs <- func() { ds.endCompaction(job, err) }:
 	case <-job.stop:
 	}
 }
@@ -314,11 +348,11 @@ func (ds *Dataspace) compactorFailed(job *compactJob, err error) {
 // (a write planned after this one wins anyway, being later in the log).
 // A value overwritten or deleted since the compactor read it is dropped,
 // so a relocated record never brings an old value back.
-func (ds *Dataspace) planRelocation(rl *relocation, pending map[string]pendingKey) (recordPayload, bool, reply) {
+func (ds *Dataspace) planRelocation(rl *relocation, own int) (recordPayload, bool, reply) {
 	p := recordPayload{relocated: true}
 	ds.mu.RLock()
 	for i, e := range rl.entries {
-		if _, ok := pending[e.key]; ok {
+		if _, ok := ds.unpublished(own, e.key); ok {
 			continue
 		}
 		if cur, ok := ds.index.Get(&entry{key: e.key}); !ok || cur != e {

@@ -1,10 +1,12 @@
 package holdfast_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdfast-db/holdfast"
 	"github.com/holdfast-db/holdfast/vfs/faultfs"
@@ -317,4 +319,49 @@ func TestCompactionRacingOverwritesNeverResurrects(t *testing.T) {
 	}
 	check(ds)
 	t.Logf("%d values relocated by 6 compactions racing %d writers", relocated, writers)
+}
+
+// An open View pauses compaction; client writes must not wait for it then,
+// even once the log has grown past the point where they would wait for a
+// compaction that can run.
+func TestWritesDoNotWaitForACompactionAViewPauses(t *testing.T) {
+	fsys := faultfs.New(faultfs.Options{})
+	db := openCompact(t, fsys, -1)
+	defer db.Close()
+	ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := []byte(strings.Repeat("v", 3000))
+	for i := range 100 {
+		if _, err := ds.Put(ctx, []byte(fmt.Sprintf("k%03d", i%10)), big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := ds.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compacted := make(chan error, 1)
+	go func() {
+		_, err := ds.Compact(ctx)
+		compacted <- err
+	}()
+	// Three segments' worth of writes while the View is open.
+	deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for i := range 3 * compactSegBytes / 4096 {
+		if _, err := ds.Put(deadline, []byte(fmt.Sprintf("k%03d", i%10)), big); err != nil {
+			t.Fatalf("put %d with a View open during a compaction: %v", i, err)
+		}
+	}
+	select {
+	case err := <-compacted:
+		t.Fatalf("the compaction ended while a View was open: %v", err)
+	default:
+	}
+	v.Close()
+	if err := <-compacted; err != nil {
+		t.Fatal(err)
+	}
 }

@@ -45,9 +45,15 @@ type Dataspace struct {
 	// looked up: readers hold it shared from index lookup to value read;
 	// compaction holds it exclusively to remove segments.
 	segMu sync.RWMutex
-	// compaction state, owned by the writer goroutine.
+	// compaction state, owned by the writer goroutine (compact.go):
+	// relocs carries the compactor's relocation requests, finishReqs its
+	// last step, which waits in finishing for the pipeline to drain (the
+	// writer takes no new request meanwhile).
 	compactReqs chan *compactJob
 	compacting  *compactJob
+	relocs      chan *request
+	finishReqs  chan func()
+	finishing   func()
 	// checkpoints: one at a time, written off the writer goroutine.
 	ckptWG      sync.WaitGroup
 	ckptBusy    atomic.Bool
@@ -63,7 +69,7 @@ type Dataspace struct {
 	// already in the log; overlay and inflightIDs hold their effects
 	// until they are published.
 	syncing, written *group
-	overlay          map[string]pendingKey
+	overlays         [2]map[string]pendingKey // see unpublished
 	inflightIDs      map[string]*planned
 
 	// cacheID identifies this instance in the value cache; a reopened
@@ -128,9 +134,11 @@ func openDataspace(db *DB, name string) *Dataspace {
 		dedup:       newDedupTable(db.opts.RequestIDWindow),
 		reqs:        make(chan *request, requestQueueLen),
 		cacheID:     db.spaceIDs.Add(1),
-		overlay:     make(map[string]pendingKey),
+		overlays:    [2]map[string]pendingKey{make(map[string]pendingKey), make(map[string]pendingKey)},
 		inflightIDs: make(map[string]*planned),
 		compactReqs: make(chan *compactJob),
+		relocs:      make(chan *request),
+		finishReqs:  make(chan func()),
 		tasks:       make(chan func()),
 		quit:        make(chan struct{}),
 		done:        make(chan struct{}),

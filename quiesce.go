@@ -199,6 +199,14 @@ func (q *quiesceState) tryEnter() bool {
 	return true
 }
 
+// pausesMaint says whether tryEnter would refuse: a quiesce or a View
+// holds compaction.
+func (q *quiesceState) pausesMaint() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.held || q.views > 0
+}
+
 // leaveMaint is leave for a tryEnter.
 func (q *quiesceState) leaveMaint() {
 	q.mu.Lock()
