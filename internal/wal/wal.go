@@ -26,8 +26,8 @@
 //     (a segment is synced before the next one is created).
 //
 // Concurrency: one goroutine at a time calls AppendGroup, Sync,
-// RemoveSegmentsBefore and Close; ReadRecord, Position, Stats and Segments
-// may be called from any goroutine at any time.
+// RemoveSegmentsBefore and Close; ReadRecord, ReadRecordRange, Position,
+// Stats and Segments may be called from any goroutine at any time.
 package wal
 
 import (
@@ -121,7 +121,8 @@ type Record struct {
 	Payload []byte
 }
 
-// RecordPos locates a record so it can be read back alone.
+// RecordPos locates a record so it can be read back alone, whole
+// (ReadRecord) or in part (ReadRecordRange).
 type RecordPos struct {
 	Segment uint64
 	// GroupOffset is the physical offset in the segment file of the first
@@ -162,4 +163,9 @@ type Stats struct {
 	OldestUnsynced time.Time // when the oldest unsynced group was written; zero if none
 	Segments       int       // segment files in the log directory
 	DirectIO       bool      // whether groups are written with O_DIRECT
+	// Reads and ReadBytes count the reads of ReadRecord and
+	// ReadRecordRange and the bytes they read from the device (whole
+	// aligned blocks, as the device is read).
+	Reads     int64
+	ReadBytes int64
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdfast-db/holdfast/vfs"
@@ -76,6 +77,9 @@ type Writer struct {
 	closed    bool
 	readers   map[uint64]vfs.File
 	stats     Stats
+
+	// reads and readBytes count ReadRecord and ReadRecordRange (Stats).
+	reads, readBytes atomic.Int64
 }
 
 type groupTime struct {
@@ -505,46 +509,88 @@ func (w *Writer) segRange() string {
 // safe to call concurrently with appends; it does not refuse work after the
 // Writer failed (the data it reads is checked either way), only after Close.
 func (w *Writer) ReadRecord(pos RecordPos) (Record, error) {
+	if err := checkRecordPos(pos); err != nil {
+		return Record{}, fmt.Errorf("wal: ReadRecord: %w", err)
+	}
+	frame, physStart, err := w.readLogical(pos, pos.Logical, int64(pos.Length))
+	if err != nil {
+		return Record{}, err
+	}
+	rec, err := decodeRecordFrame(frame)
+	if err != nil {
+		return Record{}, &CorruptError{Path: w.segPath(pos.Segment), Offset: physStart, Reason: fmt.Sprintf("record at group %d: %v", pos.GroupOffset, err)}
+	}
+	return rec, nil
+}
+
+// ReadRecordRange reads n bytes at offset off of the payload of the record
+// at pos back from the device (O_DIRECT, aligned): only the sectors that
+// hold those bytes, rounded out to the device's alignment, so that one
+// small part of a large record costs a small read. The sectors' stamps are
+// checked as ReadRecord checks them, and a bad one is a *CorruptError
+// naming the file and offset. The record's checksum covers its whole
+// payload and is therefore not checked: the caller must verify what it
+// reads by other means (the engine's ops carry checksums of their own).
+// Like ReadRecord, it is safe to call concurrently with appends.
+func (w *Writer) ReadRecordRange(pos RecordPos, off, n int) ([]byte, error) {
+	if err := checkRecordPos(pos); err != nil {
+		return nil, fmt.Errorf("wal: ReadRecordRange: %w", err)
+	}
+	if payload := int(pos.Length) - recordHeaderBytes; off < 0 || n <= 0 || off > payload || n > payload-off {
+		return nil, fmt.Errorf("wal: ReadRecordRange: %d bytes at offset %d lie outside the record's %d-byte payload", n, off, payload)
+	}
+	b, _, err := w.readLogical(pos, pos.Logical+recordHeaderBytes+int64(off), int64(n))
+	return b, err
+}
+
+// checkRecordPos rejects a position no record can have.
+func checkRecordPos(pos RecordPos) error {
 	if pos.Length < recordHeaderBytes || int64(pos.Length) > recordHeaderBytes+MaxRecordBytes ||
 		pos.Logical < groupHeaderBytes || pos.Logical > MaxGroupBytes ||
 		pos.GroupOffset < HeaderBlockBytes || pos.GroupOffset%pageBytes != 0 {
-		return Record{}, fmt.Errorf("wal: ReadRecord: invalid position %+v", pos)
+		return fmt.Errorf("invalid position %+v", pos)
 	}
+	return nil
+}
+
+// readLogical reads the bytes [start, start+n) of the logical stream of the
+// group at pos.GroupOffset in segment pos.Segment: the sectors that hold
+// them, in one aligned read, with their stamps checked. It returns the
+// bytes and the file offset of the first sector they lie in.
+func (w *Writer) readLogical(pos RecordPos, start, n int64) ([]byte, int64, error) {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
-		return Record{}, ErrClosed
+		return nil, 0, ErrClosed
 	}
 	f, err := w.readerLocked(pos.Segment)
 	w.mu.Unlock()
 	if err != nil {
-		return Record{}, err
+		return nil, 0, err
 	}
 	name := w.segPath(pos.Segment)
 
-	firstSector := pos.Logical / sectorPayloadBytes
-	lastSector := (pos.Logical + int64(pos.Length) - 1) / sectorPayloadBytes
+	firstSector := start / sectorPayloadBytes
+	lastSector := (start + n - 1) / sectorPayloadBytes
 	physStart := pos.GroupOffset + firstSector*sectorBytes
 	physEnd := pos.GroupOffset + (lastSector+1)*sectorBytes
 	readStart, readEnd := vfs.AlignDown(physStart), vfs.AlignUp(physEnd)
 	buf := vfs.AlignedBuffer(int(readEnd - readStart))
-	if n, err := f.ReadAt(buf, readStart); n < len(buf) {
+	if got, err := f.ReadAt(buf, readStart); got < len(buf) {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return Record{}, fmt.Errorf("wal: read %s at offset %d (%d bytes): %w", name, readStart, len(buf), err)
+		return nil, 0, fmt.Errorf("wal: read %s at offset %d (%d bytes): %w", name, readStart, len(buf), err)
 	}
+	w.reads.Add(1)
+	w.readBytes.Add(int64(len(buf)))
 	phys := buf[physStart-readStart : physEnd-readStart]
 	logical, at, err := destamp(make([]byte, 0, (lastSector-firstSector+1)*sectorPayloadBytes), phys, pos.Segment, physStart)
 	if err != nil {
-		return Record{}, &CorruptError{Path: name, Offset: physStart + at, Reason: fmt.Sprintf("record at group %d: %v", pos.GroupOffset, err)}
+		return nil, 0, &CorruptError{Path: name, Offset: physStart + at, Reason: fmt.Sprintf("record at group %d: %v", pos.GroupOffset, err)}
 	}
-	skip := pos.Logical - firstSector*sectorPayloadBytes
-	rec, err := decodeRecordFrame(logical[skip : skip+int64(pos.Length)])
-	if err != nil {
-		return Record{}, &CorruptError{Path: name, Offset: physStart, Reason: fmt.Sprintf("record at group %d: %v", pos.GroupOffset, err)}
-	}
-	return rec, nil
+	skip := start - firstSector*sectorPayloadBytes
+	return logical[skip : skip+n : skip+n], physStart, nil
 }
 
 // Position returns where the next group goes and the seq it must carry.
@@ -558,7 +604,9 @@ func (w *Writer) Position() Position {
 func (w *Writer) Stats() Stats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.stats
+	s := w.stats
+	s.Reads, s.ReadBytes = w.reads.Load(), w.readBytes.Load()
+	return s
 }
 
 // Segments returns the ids of the segment files in the log, ascending.
