@@ -221,7 +221,7 @@ func checkDataspace(fsys vfs.FS, dir, name string) (DataspaceReport, *snapshotSt
 	var lastSeq uint64
 	var replayErr error
 	info, err := wal.Scan(fsys, walDir, wal.Options{}, func(rec wal.Record, pos wal.RecordPos) error {
-		p, err := decodeRecord(rec.Payload)
+		p, err := decodeRecord(rec.Payload, rec.Seq)
 		if err != nil {
 			replayErr = &wal.CorruptError{Path: path.Join(walDir, fmt.Sprintf("%016x.seg", pos.Segment)), Offset: pos.GroupOffset, Reason: fmt.Sprintf("record %d: %v", rec.Seq, err)}
 			return replayErr
@@ -288,7 +288,7 @@ func checkDataspace(fsys vfs.FS, dir, name string) (DataspaceReport, *snapshotSt
 				}
 				return dr, nil
 			}
-			p, err := decodeRecord(rec.Payload)
+			p, err := decodeRecord(rec.Payload, rec.Seq)
 			if err != nil || v.op >= len(p.ops) || string(p.ops[v.op].key) != k {
 				problem(path.Join(walDir, fmt.Sprintf("%016x.seg", v.pos.Segment)), v.pos.GroupOffset, "record does not hold key %q on a second read", k)
 				return dr, nil

@@ -131,13 +131,13 @@ type Batch struct {
 // Put adds a put to the batch.
 func (b *Batch) Put(key, value []byte) {
 	b.ops = append(b.ops, op{kind: opPut, key: clone(key), value: clone(value)})
-	b.size += opHeadSize + len(key) + len(value)
+	b.size += opFixedSize + len(key) + len(value)
 }
 
 // Delete adds a delete to the batch.
 func (b *Batch) Delete(key []byte) {
 	b.ops = append(b.ops, op{kind: opDelete, key: clone(key)})
-	b.size += opHeadSize + len(key)
+	b.size += opFixedSize + len(key)
 }
 
 // Len returns the number of operations in the batch.
@@ -248,7 +248,7 @@ func (ds *Dataspace) send(ctx context.Context, r *request) error {
 	}
 	r.size = recordHeadSize + len(r.requestID)
 	for _, o := range r.ops {
-		r.size += opHeadSize + len(o.key) + len(o.value)
+		r.size += opFixedSize + len(o.key) + len(o.value)
 	}
 	if err := ds.db.quiesce.enter(ctx); err != nil { // quiesce.go: held while quiesced
 		return dsError(ds.name, err)
@@ -632,7 +632,7 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 	for i := range g.plans {
 		if pl := &g.plans[i]; pl.write {
 			start := len(buf)
-			buf = pl.payload.appendTo(buf)
+			buf = pl.payload.appendTo(buf, pl.rep.seq)
 			recs = append(recs, wal.Record{Seq: pl.rep.seq, Payload: buf[start:len(buf):len(buf)]})
 		}
 	}

@@ -407,7 +407,7 @@ func (ds *Dataspace) relocationValues(chunk []*entry) ([][]byte, error) {
 		return values, nil
 	}
 	err := ds.log.ReadRecords(positions, func(k int, rec wal.Record) error {
-		p, err := decodeRecord(rec.Payload)
+		p, err := decodeRecord(rec.Payload, rec.Seq)
 		for _, i := range users[k] {
 			e := chunk[i]
 			if err == nil {

@@ -182,7 +182,7 @@ func (ds *Dataspace) recover() error {
 		return err
 	}
 	replay := func(rec wal.Record, pos wal.RecordPos) error {
-		p, err := decodeRecord(rec.Payload)
+		p, err := decodeRecord(rec.Payload, rec.Seq)
 		if err != nil {
 			return fmt.Errorf("%w: %s segment %d offset %d: record %d: %v", ErrCorrupt, path.Join(ds.dir, walDirName), pos.Segment, pos.GroupOffset, rec.Seq, err)
 		}
@@ -484,7 +484,7 @@ func (ds *Dataspace) readRecord(e *entry) (*recordPayload, error) {
 		}
 		return nil, ds.failStop(fmt.Errorf("read key %q: %w", e.key, err))
 	}
-	p, err := decodeRecord(rec.Payload)
+	p, err := decodeRecord(rec.Payload, rec.Seq)
 	if err == nil {
 		err = checkHolds(&p, rec.Seq, e)
 	}

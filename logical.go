@@ -99,7 +99,7 @@ func (v *View) Range(ctx context.Context, fn func(key, value []byte) error) erro
 		}
 		if len(pos) > 0 {
 			err := ds.log.ReadRecords(pos, func(j int, rec wal.Record) error {
-				p, err := decodeRecord(rec.Payload)
+				p, err := decodeRecord(rec.Payload, rec.Seq)
 				if err != nil {
 					return ds.corruptStop(fmt.Errorf("%w: record %d at segment %d offset %d: %v", ErrCorrupt, rec.Seq, pos[j].Segment, pos[j].GroupOffset, err))
 				}

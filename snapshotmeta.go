@@ -146,7 +146,7 @@ func (ds *Dataspace) content(ctx context.Context, idx *btree.BTreeG[*entry]) (ke
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			p, err := decodeRecord(rec.Payload)
+			p, err := decodeRecord(rec.Payload, rec.Seq)
 			if err != nil {
 				return ds.corruptStop(fmt.Errorf("%w: record %d at segment %d offset %d: %v", ErrCorrupt, rec.Seq, positions[i].Segment, positions[i].GroupOffset, err))
 			}
