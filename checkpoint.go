@@ -36,7 +36,12 @@ import (
 const (
 	checkpointFileName = "CHECKPOINT"
 	checkpointMagic    = "HFCKPT01"
-	checkpointVersion  = 1
+	// checkpointVersion is the format written. Version 2 added each
+	// entry's op offset; a version 1 checkpoint is still read, its
+	// entries without one (their values are read a whole record at a
+	// time, as format 1 records are).
+	checkpointVersion  = 2
+	checkpointVersion1 = 1
 	// CheckpointEveryBytes of log written since the last checkpoint start
 	// a new one.
 	CheckpointEveryBytes = 64 << 20
@@ -55,6 +60,9 @@ var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // checkpointState is what one checkpoint holds.
 type checkpointState struct {
+	// version is the format it was decoded from; 0 (a new checkpoint)
+	// encodes as checkpointVersion.
+	version uint32
 	pos     wal.Position
 	lastSeq uint64
 	index   *btree.BTreeG[*entry]
@@ -76,16 +84,20 @@ func (ds *Dataspace) snapshot() checkpointState {
 	return checkpointState{pos: ds.log.Position(), lastSeq: last, index: idx, dedup: ds.dedup.entries()}
 }
 
-// encodeCheckpoint lays a checkpoint out:
+// encodeCheckpoint lays a checkpoint out (docs/format.md, "Checkpoint"):
 //
 //	magic "HFCKPT01" (8), version u32,
 //	position: segment u64, offset i64, next seq u64; last seq u64,
 //	entry count u64, entries, dedup count u32, dedup entries,
 //	CRC-32C u32 of everything before it.
 func encodeCheckpoint(c checkpointState) []byte {
+	version := c.version
+	if version == 0 {
+		version = checkpointVersion
+	}
 	b := make([]byte, 0, 64+c.index.Len()*64)
 	b = append(b, checkpointMagic...)
-	b = binary.LittleEndian.AppendUint32(b, checkpointVersion)
+	b = binary.LittleEndian.AppendUint32(b, version)
 	b = binary.LittleEndian.AppendUint64(b, c.pos.Segment)
 	b = binary.LittleEndian.AppendUint64(b, uint64(c.pos.Offset))
 	b = binary.LittleEndian.AppendUint64(b, c.pos.NextSeq)
@@ -100,6 +112,9 @@ func encodeCheckpoint(c checkpointState) []byte {
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.pos.Logical))
 		b = binary.LittleEndian.AppendUint32(b, uint32(e.pos.Length))
 		b = binary.LittleEndian.AppendUint32(b, e.opIndex)
+		if version >= 2 {
+			b = binary.LittleEndian.AppendUint32(b, e.opOffset)
+		}
 		b = binary.LittleEndian.AppendUint32(b, e.size)
 		if e.isInl {
 			b = append(b, 1)
@@ -136,16 +151,23 @@ func decodeCheckpoint(b []byte, inlineMax int) (c checkpointState, minSegment ui
 	if crc32.Checksum(body, crc32c) != sum {
 		return c, 0, errors.New("checksum mismatch")
 	}
-	if string(body[:8]) != checkpointMagic || binary.LittleEndian.Uint32(body[8:]) != checkpointVersion {
-		return c, 0, errors.New("bad magic or version")
+	if string(body[:8]) != checkpointMagic {
+		return c, 0, errors.New("bad magic")
+	}
+	c.version = binary.LittleEndian.Uint32(body[8:])
+	if c.version != checkpointVersion && c.version != checkpointVersion1 {
+		return c, 0, fmt.Errorf("version %d, want %d or %d", c.version, checkpointVersion1, checkpointVersion)
 	}
 	p := 12
 	u64 := func() uint64 { v := binary.LittleEndian.Uint64(body[p:]); p += 8; return v }
 	c.pos = wal.Position{Segment: u64(), Offset: int64(u64()), NextSeq: u64()}
 	c.lastSeq = u64()
 	n := u64()
-	const fixed = 2 + 8 + 8 + 8 + 8 + 4 + 4 + 4 + 1
-	if n > uint64(len(body)-p)/fixed {
+	fixed := 2 + 8 + 8 + 8 + 8 + 4 + 4 + 4 + 1
+	if c.version >= 2 {
+		fixed += 4 // op offset
+	}
+	if n > uint64(len(body)-p)/uint64(fixed) {
 		return c, 0, fmt.Errorf("claims %d entries", n)
 	}
 	c.index = btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true})
@@ -170,9 +192,17 @@ func decodeCheckpoint(b []byte, inlineMax int) (c checkpointState, minSegment ui
 		e.pos = wal.RecordPos{Segment: u64(), GroupOffset: int64(u64()), Logical: int64(u64())}
 		e.pos.Length = int32(binary.LittleEndian.Uint32(body[p:]))
 		e.opIndex = binary.LittleEndian.Uint32(body[p+4:])
-		e.size = binary.LittleEndian.Uint32(body[p+8:])
-		inl := body[p+12]
-		p += 13
+		p += 8
+		if c.version >= 2 {
+			e.opOffset = binary.LittleEndian.Uint32(body[p:])
+			p += 4
+			if e.opOffset != 0 && (e.opOffset < recordHeadSize || int64(e.opOffset) >= int64(e.pos.Length)) {
+				return c, 0, fmt.Errorf("entry %d: op offset %d outside its %d-byte record", i, e.opOffset, e.pos.Length)
+			}
+		}
+		e.size = binary.LittleEndian.Uint32(body[p:])
+		inl := body[p+4]
+		p += 5
 		switch inl {
 		case 0:
 		case 1:
@@ -208,6 +238,9 @@ func decodeCheckpoint(b []byte, inlineMax int) (c checkpointState, minSegment ui
 		d := dedupEntry{id: string(body[p : p+l])}
 		p += l
 		d.a.seq, d.a.segment = u64(), u64()
+		if body[p] > 1 {
+			return c, 0, fmt.Errorf("dedup entry %d flags %#x", i, body[p])
+		}
 		d.a.hasInt = body[p] == 1
 		p++
 		d.a.intValue = int64(u64())

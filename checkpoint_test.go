@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/tidwall/btree"
 
@@ -18,8 +19,15 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 	idx := btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true})
 	idx.Set(&entry{key: "a", seq: 3, pos: wal.RecordPos{Segment: 1, GroupOffset: 4096, Logical: 48, Length: 40}, size: 2, inline: []byte("hi"), isInl: true})
 	idx.Set(&entry{key: "b", seq: 4, pos: wal.RecordPos{Segment: 2, GroupOffset: 8192, Logical: 48, Length: 900}, size: 800})
-	f.Add(encodeCheckpoint(checkpointState{pos: wal.Position{Segment: 2, Offset: 12288, NextSeq: 5}, lastSeq: 4, index: idx,
-		dedup: []dedupEntry{{id: "r", a: applied{seq: 4, segment: 2, hasInt: true, intValue: 9}}}}))
+	idx.Set(&entry{key: "c", seq: 4, pos: wal.RecordPos{Segment: 2, GroupOffset: 8192, Logical: 48, Length: 900}, opOffset: 400, size: 100})
+	for _, version := range []uint32{checkpointVersion1, checkpointVersion} {
+		c := checkpointState{version: version, pos: wal.Position{Segment: 2, Offset: 12288, NextSeq: 5}, lastSeq: 4, index: idx.Copy(),
+			dedup: []dedupEntry{{id: "r", a: applied{seq: 4, segment: 2, hasInt: true, intValue: 9}}}}
+		if version == checkpointVersion1 {
+			c.index.Set(&entry{key: "c", seq: 4, pos: wal.RecordPos{Segment: 2, GroupOffset: 8192, Logical: 48, Length: 900}, size: 100})
+		}
+		f.Add(encodeCheckpoint(c))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, _, err := decodeCheckpoint(b, 64)
 		if err != nil {
@@ -209,4 +217,12 @@ func TestCheckpointBytesBoundedByLogBytes(t *testing.T) {
 		t.Fatalf("checkpoints wrote %d bytes in %d files for %d bytes of log: more than the log plus one checkpoint (%d)", ckptBytes, ckpts, logBytes, last)
 	}
 	t.Logf("%d checkpoints, %d bytes, for %d bytes of log", ckpts, ckptBytes, logBytes)
+}
+
+// The index holds one entry per live key: adding the op offset kept it at
+// 96 bytes on 64-bit platforms.
+func TestEntrySize(t *testing.T) {
+	if got := unsafe.Sizeof(entry{}); got > 96 {
+		t.Fatalf("an index entry takes %d bytes, more than 96", got)
+	}
 }

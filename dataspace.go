@@ -93,7 +93,9 @@ type Dataspace struct {
 // commit group.
 const requestQueueLen = 1024
 
-// entry is the index's record of one live key.
+// entry is the index's record of one live key. Its fields are ordered so
+// that opOffset and isInl share what was padding: an entry takes 96 bytes
+// on 64-bit platforms (TestEntrySize), one per live key.
 type entry struct {
 	key string
 	seq uint64
@@ -101,9 +103,13 @@ type entry struct {
 	pos     wal.RecordPos
 	opIndex uint32
 	size    uint32 // value length
+	// opOffset is where the put's op starts in its record's payload, so
+	// that a Get reads and verifies that op alone (record.go); 0 when the
+	// record is format 1, whose ops carry no checksum: it is read whole.
+	opOffset uint32
+	isInl    bool
 	// inline holds the value when it is at most InlineValueMaxBytes.
 	inline []byte
-	isInl  bool
 }
 
 func entryLess(a, b *entry) bool { return a.key < b.key }
@@ -328,7 +334,11 @@ func recoverLog(db *DB, dir string, start wal.Position, fn func(wal.Record, wal.
 // apply publishes one durable record to the index; the caller holds mu
 // for writing (or is recovering, before any reader exists).
 func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
-	for i, o := range p.ops {
+	next := p.firstOpOffset()
+	for i := range p.ops {
+		o := &p.ops[i]
+		offset := next
+		next += p.opSize(o)
 		key := o.str
 		if key == "" {
 			key = string(o.key)
@@ -344,6 +354,9 @@ func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 			version = o.version
 		}
 		e := &entry{key: key, seq: version, pos: pos, opIndex: uint32(i), size: uint32(len(o.value))}
+		if !p.v1 {
+			e.opOffset = uint32(offset)
+		}
 		if len(o.value) <= ds.db.opts.InlineValueMaxBytes {
 			e.inline = append([]byte(nil), o.value...)
 			e.isInl = true

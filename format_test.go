@@ -238,5 +238,41 @@ func TestSampleDataDirV2(t *testing.T) {
 			t.Fatalf("record %d bytes\n %x, want\n %x", i+1, recs[i].raw, want)
 		}
 	}
+	// The checkpoint the close wrote: every live key, with the op offset
+	// of its put (record head, then the ops before it).
+	data, err := os.ReadFile(filepath.Join(dir, spacesDirName, "sample", checkpointFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.LittleEndian.Uint32(data[8:]); string(data[:8]) != checkpointMagic || v != 2 {
+		t.Fatalf("checkpoint magic %q version %d", data[:8], v)
+	}
+	c, _, err := decodeCheckpoint(data, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.lastSeq != 4 || c.pos.NextSeq != 5 || c.index.Len() != 4 {
+		t.Fatalf("checkpoint: last seq %d, next seq %d, %d entries", c.lastSeq, c.pos.NextSeq, c.index.Len())
+	}
+	for _, w := range []struct {
+		key             string
+		seq             uint64
+		opIndex, offset uint32
+		inline          bool
+	}{
+		{"alpha", 1, 0, 3 + 5 + 4, true},
+		{"delta", 4, 0, 3 + 4, false},
+		{"epsilon", 4, 1, 3 + 4 + uint32(len(v2Op(4, 1, "delta", string(sampleBigValue)))), true},
+		{"gamma", 2, 1, 3 + 4 + uint32(len(v2Op(2, 1, "beta", "two"))), true},
+	} {
+		e, ok := c.index.Get(&entry{key: w.key})
+		if !ok || e.seq != w.seq || e.opIndex != w.opIndex || e.opOffset != w.offset || e.isInl != w.inline {
+			t.Fatalf("checkpoint entry %q: %+v, want seq %d op %d at offset %d", w.key, e, w.seq, w.opIndex, w.offset)
+		}
+		raw := recs[w.seq-1].raw
+		if o, _, err := decodeOp(raw[e.opOffset:], e.seq); err != nil || string(o.key) != w.key {
+			t.Fatalf("checkpoint entry %q: the op at offset %d: %v", w.key, e.opOffset, err)
+		}
+	}
 	checkSampleServes(t, dir, map[string]string{"alpha": "one", "gamma": "three", "delta": string(sampleBigValue), "epsilon": "five"}, []string{"beta"})
 }
