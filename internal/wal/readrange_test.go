@@ -136,8 +136,14 @@ func TestReadRecordRangeDamage(t *testing.T) {
 	if err := fsys.WriteDurable(segFile(1), sectorOff, saved[sectorOff:sectorOff+sectorBytes]); err != nil {
 		t.Fatal(err)
 	}
-	// A payload byte: returned as it is on the device.
+	// A payload byte: returned as it is on the device. Locate names it.
 	flip := physOf(p.GroupOffset, start+10)
+	if name, at := w.Locate(p, off+10); name != segFile(1) || at != flip {
+		t.Fatalf("Locate: %s offset %d, want %s offset %d", name, at, segFile(1), flip)
+	}
+	if p.PayloadBytes() != len(rec.Payload) {
+		t.Fatalf("PayloadBytes %d, want %d", p.PayloadBytes(), len(rec.Payload))
+	}
 	if err := fsys.FlipBit(segFile(1), flip, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -134,6 +134,9 @@ type RecordPos struct {
 	Length  int32
 }
 
+// PayloadBytes is the length of the record's payload.
+func (p RecordPos) PayloadBytes() int { return int(p.Length) - recordHeaderBytes }
+
 // RecoverInfo reports what Recover found.
 type RecoverInfo struct {
 	Segments   int    // segments scanned

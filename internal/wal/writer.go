@@ -543,6 +543,14 @@ func (w *Writer) ReadRecordRange(pos RecordPos, off, n int) ([]byte, error) {
 	return b, err
 }
 
+// Locate names the segment file that holds the record at pos and the file
+// offset of byte off of its payload: where to point when the caller finds
+// damage in bytes ReadRecordRange returned.
+func (w *Writer) Locate(pos RecordPos, off int) (path string, offset int64) {
+	l := pos.Logical + recordHeaderBytes + int64(off)
+	return w.segPath(pos.Segment), pos.GroupOffset + l/sectorPayloadBytes*sectorBytes + stampBytes + l%sectorPayloadBytes
+}
+
 // checkRecordPos rejects a position no record can have.
 func checkRecordPos(pos RecordPos) error {
 	if pos.Length < recordHeaderBytes || int64(pos.Length) > recordHeaderBytes+MaxRecordBytes ||
