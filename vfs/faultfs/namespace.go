@@ -153,10 +153,11 @@ func (fsys *FS) OpenDir(name string) (vfs.Dir, error) {
 	if err == nil && !node.isDir {
 		err = syscall.ENOTDIR
 	}
+	gen := fsys.gen // under fsys.mu, which end releases
 	if err := fsys.end(op, st, err); err != nil {
 		return nil, pathErr("opendir", name, err)
 	}
-	return &dirHandle{fsys: fsys, ino: node, name: name, path: p, gen: fsys.gen}, nil
+	return &dirHandle{fsys: fsys, ino: node, name: name, path: p, gen: gen}, nil
 }
 
 // Sync makes the directory's current entries durable.
@@ -404,10 +405,11 @@ func (fsys *FS) Lock(name string) (io.Closer, error) {
 		fsys.locks[node] = true
 		return nil
 	}()
+	gen := fsys.gen // under fsys.mu, which end releases
 	if err := fsys.end(op, st, err); err != nil {
 		return nil, pathErr("lock", name, err)
 	}
-	return &lockHandle{fsys: fsys, ino: node, name: name, gen: fsys.gen}, nil
+	return &lockHandle{fsys: fsys, ino: node, name: name, gen: gen}, nil
 }
 
 // SyncFS makes everything durable: every file's data and size and every
