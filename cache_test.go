@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/holdfast-db/holdfast/internal/wal"
 	"github.com/holdfast-db/holdfast/vfs/faultfs"
 )
 
@@ -45,69 +46,120 @@ func TestValueCacheEvictsLeastRecentlyUsed(t *testing.T) {
 // segmentReads counts the reads of log segments in fsys's operation log
 // (it needs Options.OpLogLimit).
 func segmentReads(fsys *faultfs.FS) int {
-	n := 0
-	for _, r := range fsys.OpLog() {
+	n, _ := segmentReadsSince(fsys, 0)
+	return n
+}
+
+// segmentReadsSince counts the reads of log segments in fsys's op log from
+// record from on, and returns the size of the largest.
+func segmentReadsSince(fsys *faultfs.FS, from int) (reads int, maxBytes int64) {
+	for _, r := range fsys.OpLog()[from:] {
 		if r.Op.Kind == faultfs.OpRead && strings.HasSuffix(r.Op.Path, ".seg") {
-			n++
+			reads++
+			maxBytes = max(maxBytes, r.Op.Length)
 		}
 	}
-	return n
+	return reads, maxBytes
 }
 
 func loggedFS(seed uint64) *faultfs.FS {
 	return faultfs.New(faultfs.Options{Seed: seed, OpLogLimit: 1 << 20})
 }
 
-// After a reopen, the first Get of a value a batch wrote reads its record
-// once; the batch's other values come from the cache. With the cache off,
-// every Get reads the device.
+// appendV1Record appends a format 1 record (as holdfast wrote before
+// per-op checksums) to the log of dataspace name, which must be closed.
+func appendV1Record(t *testing.T, fsys *faultfs.FS, name string, p recordPayload) {
+	t.Helper()
+	p.v1 = true
+	w, _, err := wal.Recover(fsys, "/data/dataspaces/"+name+"/wal", wal.Options{Logger: quietLogger()}, wal.Position{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := w.Position().NextSeq
+	if _, err := w.AppendGroup([]wal.Record{{Seq: seq, Payload: p.encode(seq)}}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// After a reopen, the first Get of a value a batch wrote reads the device
+// and caches the value, so a second Get of it reads nothing; with the
+// cache off every Get reads the device. A format 2 record (what holdfast
+// writes) is read one op at a time: a Get reads a block or two, and only
+// its own value enters the cache. A format 1 record has no per-op
+// checksums and is read whole: the first Get reads it once, and the
+// batch's other values come from the cache.
 func TestValueCacheServesBatchNeighbours(t *testing.T) {
 	ctx := context.Background()
 	value := func(i int) []byte { return []byte(fmt.Sprintf("%03d-%s", i, strings.Repeat("v", 200))) }
-	for _, cacheBytes := range []int64{0, -1} {
-		fsys := loggedFS(2)
-		db, err := Open("/data", Options{FS: fsys, Logger: quietLogger(), ValueCacheBytes: cacheBytes})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds, err := db.CreateDataspace("c", DataspaceOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b Batch
-		for i := range 100 {
-			b.Put([]byte(fmt.Sprintf("k%03d", i)), value(i))
-		}
-		if _, err := ds.Apply(ctx, &b); err != nil {
-			t.Fatal(err)
-		}
-		ds, err = db.Reopen("c")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ds.WaitVerified(ctx); err != nil {
-			t.Fatal(err)
-		}
-		before := segmentReads(fsys)
-		for i := range 100 {
-			v, err := ds.Get(ctx, []byte(fmt.Sprintf("k%03d", i)))
-			if err != nil || !bytes.Equal(v.Data, value(i)) {
-				t.Fatalf("cache %d: k%03d = %q, %v", cacheBytes, i, v.Data, err)
+	for _, format := range []int{recordFormatV2, recordFormatV1} {
+		for _, cacheBytes := range []int64{0, -1} {
+			fsys := loggedFS(2)
+			db, err := Open("/data", Options{FS: fsys, Logger: quietLogger(), ValueCacheBytes: cacheBytes})
+			if err != nil {
+				t.Fatal(err)
 			}
-			v.Data[0] = 'X' // the caller owns what Get returns
+			ds, err := db.CreateDataspace("c", DataspaceOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b Batch
+			for i := range 100 {
+				b.Put([]byte(fmt.Sprintf("k%03d", i)), value(i))
+			}
+			if format == recordFormatV2 {
+				if _, err := ds.Apply(ctx, &b); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				db.Close()
+				appendV1Record(t, fsys, "c", recordPayload{ops: b.ops})
+				if db, err = Open("/data", Options{FS: fsys, Logger: quietLogger(), ValueCacheBytes: cacheBytes}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ds, err = db.Reopen("c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ds.WaitVerified(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for round := range 2 {
+				from := len(fsys.OpLog())
+				for i := range 100 {
+					v, err := ds.Get(ctx, []byte(fmt.Sprintf("k%03d", i)))
+					if err != nil || !bytes.Equal(v.Data, value(i)) {
+						t.Fatalf("format %d cache %d: k%03d = %q, %v", format, cacheBytes, i, v.Data, err)
+					}
+					v.Data[0] = 'X' // the caller owns what Get returns
+				}
+				reads, maxBytes := segmentReadsSince(fsys, from)
+				want := 100 // without the cache, or the first round of format 2
+				switch {
+				case cacheBytes == 0 && round == 1:
+					want = 0
+				case cacheBytes == 0 && format == recordFormatV1:
+					want = 1
+				}
+				if reads != want {
+					t.Fatalf("format %d cache %d round %d: 100 Gets of one batch read the log %d times, want %d", format, cacheBytes, round, reads, want)
+				}
+				if format == recordFormatV2 && maxBytes > 8192 {
+					t.Fatalf("format %d cache %d round %d: a Get read %d bytes: more than its op", format, cacheBytes, round, maxBytes)
+				}
+				if format == recordFormatV1 && reads > 0 && maxBytes < 100*200 {
+					t.Fatalf("format %d cache %d round %d: the largest read was %d bytes: less than the record", format, cacheBytes, round, maxBytes)
+				}
+			}
+			v, err := ds.Get(ctx, []byte("k007"))
+			if err != nil || !bytes.Equal(v.Data, value(7)) {
+				t.Fatalf("format %d cache %d: a caller's change to a returned value reached the cache: %q, %v", format, cacheBytes, v.Data, err)
+			}
+			db.Close()
 		}
-		reads := segmentReads(fsys) - before
-		switch {
-		case cacheBytes == 0 && reads != 1:
-			t.Fatalf("with the cache, 100 Gets of one batch read the log %d times, want 1", reads)
-		case cacheBytes < 0 && reads < 100:
-			t.Fatalf("without the cache, 100 Gets read the log %d times, want at least 100", reads)
-		}
-		v, err := ds.Get(ctx, []byte("k007"))
-		if err != nil || !bytes.Equal(v.Data, value(7)) {
-			t.Fatalf("cache %d: a caller's change to a returned value reached the cache: %q, %v", cacheBytes, v.Data, err)
-		}
-		db.Close()
 	}
 }
 
