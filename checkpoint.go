@@ -8,8 +8,6 @@ import (
 	"path"
 	"slices"
 
-	"github.com/tidwall/btree"
-
 	"github.com/holdfast-db/holdfast/internal/wal"
 	"github.com/holdfast-db/holdfast/vfs"
 )
@@ -65,7 +63,7 @@ type checkpointState struct {
 	version uint32
 	pos     wal.Position
 	lastSeq uint64
-	index   *btree.BTreeG[*entry]
+	index   *keyIndex
 	dedup   []dedupEntry
 }
 
@@ -170,7 +168,7 @@ func decodeCheckpoint(b []byte, inlineMax int) (c checkpointState, minSegment ui
 	if n > uint64(len(body)-p)/uint64(fixed) {
 		return c, 0, fmt.Errorf("claims %d entries", n)
 	}
-	c.index = btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true})
+	c.index = newKeyIndex()
 	minSegment = c.pos.Segment
 	var prev string
 	for i := uint64(0); i < n; i++ {

@@ -9,14 +9,12 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/tidwall/btree"
-
 	"github.com/holdfast-db/holdfast/internal/wal"
 	"github.com/holdfast-db/holdfast/vfs/faultfs"
 )
 
 func FuzzDecodeCheckpoint(f *testing.F) {
-	idx := btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true})
+	idx := newKeyIndex()
 	idx.Set(&entry{key: "a", seq: 3, pos: wal.RecordPos{Segment: 1, GroupOffset: 4096, Logical: 48, Length: 40}, size: 2, inline: []byte("hi"), isInl: true})
 	idx.Set(&entry{key: "b", seq: 4, pos: wal.RecordPos{Segment: 2, GroupOffset: 8192, Logical: 48, Length: 900}, size: 800})
 	idx.Set(&entry{key: "c", seq: 4, pos: wal.RecordPos{Segment: 2, GroupOffset: 8192, Logical: 48, Length: 900}, opOffset: 400, size: 100})

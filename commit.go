@@ -839,7 +839,7 @@ func (ds *Dataspace) current(key []byte, own int, needValue bool) (pendingKey, e
 	// Only the writer goroutine changes the index, so reading it without
 	// the lock here is safe; take it anyway for the race detector's sake.
 	ds.mu.RLock()
-	e, ok := ds.index.Get(&entry{key: string(key)})
+	e, ok := ds.index.Get(string(key))
 	ds.mu.RUnlock()
 	if !ok {
 		return pendingKey{}, nil

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/holdfast-db/holdfast/internal/wal"
-	"github.com/tidwall/btree"
 )
 
 // Compaction reclaims the space of overwritten and deleted keys.
@@ -205,7 +204,7 @@ var errCompactionStopped = errors.New("compaction stopped")
 
 // compactor relocates the values below the cut, a chunk at a time, and
 // then has the writer finish the compaction. Its own goroutine.
-func (ds *Dataspace) compactor(job *compactJob, snap *btree.BTreeG[*entry], ids []string) {
+func (ds *Dataspace) compactor(job *compactJob, snap *keyIndex, ids []string) {
 	defer close(job.exited)
 	var below []*entry
 	snap.Scan(func(e *entry) bool {
@@ -291,7 +290,7 @@ func (ds *Dataspace) takeLive(rl *relocation, below []*entry, size *int, budget 
 	for taken < len(below) && *size < budget {
 		e := below[taken]
 		taken++
-		if cur, ok := ds.index.Get(&entry{key: e.key}); !ok || cur != e {
+		if cur, ok := ds.index.Get(e.key); !ok || cur != e {
 			continue
 		}
 		rl.entries = append(rl.entries, e)
@@ -355,7 +354,7 @@ func (ds *Dataspace) planRelocation(rl *relocation, own int) (recordPayload, boo
 		if _, ok := ds.unpublished(own, e.key); ok {
 			continue
 		}
-		if cur, ok := ds.index.Get(&entry{key: e.key}); !ok || cur != e {
+		if cur, ok := ds.index.Get(e.key); !ok || cur != e {
 			continue
 		}
 		p.ops = append(p.ops, rl.ops[i])

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tidwall/btree"
-
 	"github.com/holdfast-db/holdfast/internal/wal"
 	"github.com/holdfast-db/holdfast/vfs"
 )
@@ -34,7 +32,7 @@ type Dataspace struct {
 	// mu guards the index and the stop state for readers; the writer
 	// takes it to publish a committed group.
 	mu       sync.RWMutex
-	index    *btree.BTreeG[*entry]
+	index    *keyIndex
 	lastSeq  uint64
 	keyBytes int64 // sum of key and value lengths of live keys
 	stopErr  error // non-nil once stopped; reads and writes return it
@@ -112,7 +110,6 @@ type entry struct {
 	inline []byte
 }
 
-func entryLess(a, b *entry) bool { return a.key < b.key }
 
 // manifest is a dataspace's MANIFEST, written with vfs.WriteMetaFile.
 type manifest struct {
@@ -136,7 +133,7 @@ func openDataspace(db *DB, name string) *Dataspace {
 		name:        name,
 		dir:         path.Join(db.spacesDir(), name),
 		limits:      db.opts.Limits,
-		index:       btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true}),
+		index:       newKeyIndex(),
 		dedup:       newDedupTable(db.opts.RequestIDWindow),
 		reqs:        make(chan *request, requestQueueLen),
 		cacheID:     db.spaceIDs.Add(1),
@@ -312,7 +309,7 @@ func (ds *Dataspace) restore(c checkpointState) {
 
 // reset empties the in-memory state before a full replay.
 func (ds *Dataspace) reset() {
-	ds.index = btree.NewBTreeGOptions(entryLess, btree.Options{NoLocks: true})
+	ds.index = newKeyIndex()
 	ds.lastSeq, ds.keyBytes = 0, 0
 	ds.dedup = newDedupTable(ds.db.opts.RequestIDWindow)
 }
@@ -344,7 +341,7 @@ func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 			key = string(o.key)
 		}
 		if o.kind == opDelete {
-			if old, ok := ds.index.Delete(&entry{key: key}); ok {
+			if old, ok := ds.index.Delete(key); ok {
 				ds.keyBytes -= int64(len(old.key)) + int64(old.size)
 			}
 			continue
@@ -424,7 +421,7 @@ func (ds *Dataspace) Get(ctx context.Context, key []byte) (Value, error) {
 		ds.mu.RUnlock()
 		return Value{}, ds.stopErr
 	}
-	e, ok := ds.index.Get(&entry{key: string(key)})
+	e, ok := ds.index.Get(string(key))
 	ds.mu.RUnlock()
 	if !ok {
 		return Value{}, ErrNotFound
@@ -475,7 +472,7 @@ func (ds *Dataspace) cacheRecord(pos wal.RecordPos, p *recordPayload) {
 		if o.kind != opPut || len(o.value) <= ds.db.opts.InlineValueMaxBytes {
 			continue
 		}
-		e, ok := ds.index.Get(&entry{key: string(o.key)})
+		e, ok := ds.index.Get(string(o.key))
 		if !ok || e.pos != pos || e.opIndex != uint32(i) {
 			continue // overwritten or deleted since
 		}
@@ -652,7 +649,7 @@ func (ds *Dataspace) Scan(ctx context.Context, opts ScanOptions) (ScanPage, erro
 	var hits []*entry
 	more := false
 	bytes := 0
-	ds.index.Ascend(&entry{key: start}, func(e *entry) bool {
+	ds.index.Ascend(start, func(e *entry) bool {
 		if opts.After != nil && e.key <= string(opts.After) {
 			return true
 		}

@@ -265,7 +265,7 @@ func TestSampleDataDirV2(t *testing.T) {
 		{"epsilon", 4, 1, 3 + 4 + uint32(len(v2Op(4, 1, "delta", string(sampleBigValue)))), true},
 		{"gamma", 2, 1, 3 + 4 + uint32(len(v2Op(2, 1, "beta", "two"))), true},
 	} {
-		e, ok := c.index.Get(&entry{key: w.key})
+		e, ok := c.index.Get(w.key)
 		if !ok || e.seq != w.seq || e.opIndex != w.opIndex || e.opOffset != w.offset || e.isInl != w.inline {
 			t.Fatalf("checkpoint entry %q: %+v, want seq %d op %d at offset %d", w.key, e, w.seq, w.opIndex, w.offset)
 		}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tidwall/btree"
-
 	"github.com/holdfast-db/holdfast/internal/wal"
 )
 
@@ -20,7 +18,7 @@ import (
 // in. Close it promptly.
 type View struct {
 	ds      *Dataspace
-	index   *btree.BTreeG[*entry]
+	index   *keyIndex
 	lastSeq uint64
 	closed  bool
 }

@@ -47,7 +47,7 @@ func indexEntry(t *testing.T, ds *Dataspace, key string) *entry {
 	t.Helper()
 	ds.mu.RLock()
 	defer ds.mu.RUnlock()
-	e, ok := ds.index.Get(&entry{key: key})
+	e, ok := ds.index.Get(key)
 	if !ok {
 		t.Fatalf("%s is not in the index", key)
 	}
@@ -261,7 +261,7 @@ func TestCheckpointVersion1StillOpens(t *testing.T) {
 				t.Fatalf("round %d: %s = %q, want %q", round, k, got, v)
 			}
 			after := ds.Stats().Log
-			e, _ := ds.index.Get(&entry{key: k})
+			e, _ := ds.index.Get(k)
 			// A single op lies in one or two blocks; the whole record
 			// (200 values, ~36 KB) in more.
 			if whole := after.ReadBytes-before.ReadBytes > 8192; (e.opOffset != 0) != wantOffset || whole == wantOffset {

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidwall/btree"
-
 	"github.com/holdfast-db/holdfast/internal/snapshot"
 	"github.com/holdfast-db/holdfast/internal/wal"
 	"github.com/holdfast-db/holdfast/vfs"
@@ -107,7 +105,7 @@ type digestEntry struct {
 // kept in memory are hashed at once; the others are read from the log in
 // log order, with large sequential reads (verified as every read is), one
 // read per record.
-func (ds *Dataspace) content(ctx context.Context, idx *btree.BTreeG[*entry]) (keys int, bytes int64, sum string, err error) {
+func (ds *Dataspace) content(ctx context.Context, idx *keyIndex) (keys int, bytes int64, sum string, err error) {
 	q := &ds.db.quiesce
 	q.sumMu.Lock()
 	prev := q.valueSums[ds]
