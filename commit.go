@@ -349,10 +349,15 @@ func (ds *Dataspace) run() {
 			// one already waits, maintenance wants the pipeline empty, or
 			// Close is draining it.
 			var reqs, relocs chan *request
+			var formAt <-chan time.Time
 			if ds.written == nil && !ds.checkpointDue() && ds.finishing == nil && !ds.quitting() {
-				reqs, relocs = ds.reqs, ds.relocs
-				if ds.compactionStalls() {
-					reqs = nil
+				if wait := ds.formDelay(g); wait > 0 && !deferred {
+					formAt = ds.formTimer(wait)
+				} else {
+					reqs, relocs = ds.reqs, ds.relocs
+					if ds.compactionStalls() {
+						reqs = nil
+					}
 				}
 			}
 			if deferred {
@@ -370,6 +375,8 @@ func (ds *Dataspace) run() {
 				select {
 				case <-g.flush.Done():
 					ok = ds.advance()
+				case <-formAt:
+					g.formed = true
 				case r := <-relocs:
 					ok = ds.enqueue(r)
 				case r := <-reqs:
@@ -467,6 +474,7 @@ type group struct {
 	syncStart time.Time
 	flush     *wal.Flush // the sync covering it, once started
 	ov        int        // its overlay: ds.overlays[ov] (see unpublished)
+	formed    bool       // the next group may form (see formDelay)
 }
 
 // planned is one request of a group and its answer.
@@ -505,6 +513,31 @@ func (ds *Dataspace) enqueue(r *request) bool {
 	}
 }
 
+// formFraction is how far into the expected duration of a sync the writer
+// waits before it forms the next group, so that the requests answered by
+// the last publication have come back and ride in it: groups are larger,
+// and the group is still written before the sync ends.
+var formFraction = 0.6
+
+// formDelay returns how long the writer should wait, from now, before it
+// forms the group behind g's sync (see formFraction).
+func (ds *Dataspace) formDelay(g *group) time.Duration {
+	if g.formed || ds.syncEWMA == 0 {
+		return 0
+	}
+	return time.Until(g.syncStart.Add(time.Duration(formFraction * float64(ds.syncEWMA))))
+}
+
+// formTimer returns a channel that fires after d; one timer, reused.
+func (ds *Dataspace) formTimer(d time.Duration) <-chan time.Time {
+	if ds.form == nil {
+		ds.form = time.NewTimer(d)
+	} else {
+		ds.form.Reset(d)
+	}
+	return ds.form.C
+}
+
 // advance finishes the group whose sync ran and starts the next one's.
 // The next sync starts before the finished group is published: the
 // device works on it while the writer updates the index and answers, and
@@ -513,6 +546,9 @@ func (ds *Dataspace) enqueue(r *request) bool {
 func (ds *Dataspace) advance() bool {
 	g := ds.syncing
 	ds.syncing = nil
+	if took := g.flush.Took(); took > 0 {
+		ds.syncEWMA += (took - ds.syncEWMA) / 8
+	}
 	if w := ds.written; w != nil && w.recs > 0 && g.flush.Wait() == nil {
 		ds.written = nil
 		ds.startSync(w)

@@ -68,6 +68,8 @@ type Dataspace struct {
 	// until they are published.
 	syncing, written *group
 	overlays         [2]map[string]pendingKey // see unpublished
+	syncEWMA         time.Duration            // how long a log sync takes, on average
+	form             *time.Timer              // see formTimer
 	inflightIDs      map[string]*planned
 
 	// cacheID identifies this instance in the value cache; a reopened

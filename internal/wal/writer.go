@@ -288,9 +288,13 @@ func (w *Writer) syncSegment(f vfs.File, id uint64, off int64) error {
 type Flush struct {
 	done chan struct{}
 	err  error
-	run  func() error // set when the sync is deferred until Wait
+	took time.Duration // how long the sync ran
+	run  func() error  // set when the sync is deferred until Wait
 	once sync.Once
 }
+
+// Took returns how long the sync ran, once Done is closed.
+func (f *Flush) Took() time.Duration { return f.took }
 
 // Wait waits for the sync and returns its result. It may be called more
 // than once, from any goroutine.
@@ -340,7 +344,9 @@ func (w *Writer) BeginSync(deferred bool) *Flush {
 		return fl
 	}
 	go func() {
+		start := time.Now()
 		fl.err = run()
+		fl.took = time.Since(start)
 		close(fl.done)
 	}()
 	return fl
