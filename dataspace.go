@@ -112,7 +112,6 @@ type entry struct {
 	inline []byte
 }
 
-
 // manifest is a dataspace's MANIFEST, written with vfs.WriteMetaFile.
 type manifest struct {
 	FormatVersion int    `json:"format_version"`
