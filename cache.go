@@ -1,10 +1,9 @@
 package holdfast
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
-
-	"github.com/holdfast-db/holdfast/internal/wal"
 )
 
 // The value cache keeps values read from the log, and values just
@@ -16,28 +15,31 @@ import (
 // from the device and its checksum checked. It is not the page cache the
 // design distrusts (I5): after a failed sync the dataspace stops, and a
 // reopened dataspace is a new instance whose values are cached afresh.
-// Entries are keyed by where the value lives in the log (dataspace
-// instance, segment, group offset, record, op); the log is append-only and
-// segment ids are never reused, so an entry never goes stale, it only
-// stops being looked up once its key is overwritten.
-//
+// Entries are keyed by the value's identity: the dataspace instance, the
+// version (the sequence number of the write that made it) and the key.
+// Within one instance a version and a key name one value for good, so an
+// entry never goes stale, it only stops being looked up once its key is
+// overwritten; and compaction, which moves a value but keeps its version,
+// leaves its entry valid where it is. The key is hashed into the map key,
+// and kept in the entry, which a lookup compares, so a hash collision is a
+// miss, never another key's value.
 // The cache is one per DB, split into shards with an LRU list each, and
 // bounded by Options.ValueCacheBytes including a fixed overhead per entry.
 
 // DefaultValueCacheBytes is the default Options.ValueCacheBytes.
 const DefaultValueCacheBytes = 128 << 20
 
-// cacheKey locates one value in one dataspace instance's log.
+// cacheKey names one value of one dataspace instance.
 type cacheKey struct {
-	space   uint64 // Dataspace.cacheID
-	segment uint64
-	group   int64
-	logical int64
-	op      uint32
+	space uint64 // Dataspace.cacheID
+	seq   uint64 // the value's version
+	hash  uint64 // of the key (cacheItem.key holds the key itself)
 }
 
-func makeCacheKey(space uint64, pos wal.RecordPos, op uint32) cacheKey {
-	return cacheKey{space: space, segment: pos.Segment, group: pos.GroupOffset, logical: pos.Logical, op: op}
+var cacheSeed = maphash.MakeSeed()
+
+func makeCacheKey(space, seq uint64, key string) cacheKey {
+	return cacheKey{space: space, seq: seq, hash: maphash.String(cacheSeed, key)}
 }
 
 // cacheEntryOverhead approximates the memory of an entry besides its
@@ -47,7 +49,8 @@ const cacheEntryOverhead = 128
 const cacheShards = 16
 
 type cacheItem struct {
-	key        cacheKey
+	ck         cacheKey
+	key        string
 	value      []byte
 	prev, next *cacheItem
 }
@@ -82,23 +85,26 @@ func newValueCache(capacity int64) *valueCache {
 }
 
 func (c *valueCache) shard(k cacheKey) *cacheShard {
-	h := k.space*0x9e3779b97f4a7c15 ^ k.segment*0xbf58476d1ce4e5b9 ^ uint64(k.group)*0x94d049bb133111eb ^ uint64(k.logical)*0x2545f4914f6cdd1d ^ uint64(k.op)
+	h := k.space*0x9e3779b97f4a7c15 ^ k.seq*0xbf58476d1ce4e5b9 ^ k.hash
 	h ^= h >> 29
 	return &c.shards[h%cacheShards]
 }
 
-// get returns the cached value for k. The slice is shared: callers copy
-// it before handing it out.
-func (c *valueCache) get(k cacheKey) ([]byte, bool) {
+// get returns the cached value of key at version k. The slice is shared:
+// callers copy it before handing it out.
+func (c *valueCache) get(k cacheKey, key string) ([]byte, bool) {
 	if c == nil {
 		return nil, false
 	}
 	s := c.shard(k)
 	s.mu.Lock()
 	it, ok := s.items[k]
+	ok = ok && it.key == key
+	var v []byte
 	if ok {
 		s.unlink(it)
 		s.pushFront(it)
+		v = it.value // put may replace it once the lock is released
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -106,11 +112,13 @@ func (c *valueCache) get(k cacheKey) ([]byte, bool) {
 		return nil, false
 	}
 	c.hits.Add(1)
-	return it.value, true
+	return v, true
 }
 
-// put caches value under k. value must not change afterwards.
-func (c *valueCache) put(k cacheKey, value []byte) {
+// put caches value as key's at version k, replacing what is there (a
+// batch that puts one key twice gives both the same version; the later
+// one is the value). value must not change afterwards.
+func (c *valueCache) put(k cacheKey, key string, value []byte) {
 	if c == nil {
 		return
 	}
@@ -124,16 +132,18 @@ func (c *valueCache) put(k cacheKey, value []byte) {
 	if it, ok := s.items[k]; ok {
 		s.unlink(it)
 		s.pushFront(it)
-		return
+		s.bytes += int64(len(value)) - int64(len(it.value))
+		it.key, it.value = key, value
+	} else {
+		it := &cacheItem{ck: k, key: key, value: value}
+		s.items[k] = it
+		s.pushFront(it)
+		s.bytes += size
 	}
-	it := &cacheItem{key: k, value: value}
-	s.items[k] = it
-	s.pushFront(it)
-	s.bytes += size
 	for s.bytes > s.capacity {
 		old := s.head.prev
 		s.unlink(old)
-		delete(s.items, old.key)
+		delete(s.items, old.ck)
 		s.bytes -= int64(len(old.value)) + cacheEntryOverhead
 	}
 }

@@ -13,33 +13,59 @@ import (
 
 func TestValueCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	c := newValueCache(cacheShards * 10 * (100 + cacheEntryOverhead)) // ten 100-byte values a shard
-	key := func(i int) cacheKey { return cacheKey{space: 1, segment: 1, group: int64(i)} }
+	key := func(i int) cacheKey { return makeCacheKey(1, uint64(i), "k") }
 	for i := range 2000 {
-		c.put(key(i), bytes.Repeat([]byte{byte(i)}, 100))
+		c.put(key(i), "k", bytes.Repeat([]byte{byte(i)}, 100))
 	}
 	bytesUsed, entries, _, _ := c.stats()
 	if limit := int64(cacheShards * 10 * (100 + cacheEntryOverhead)); bytesUsed > limit || entries > cacheShards*10 {
 		t.Fatalf("cache holds %d bytes in %d entries, over its %d-byte bound", bytesUsed, entries, limit)
 	}
-	if _, ok := c.get(key(0)); ok {
+	if _, ok := c.get(key(0), "k"); ok {
 		t.Fatal("the oldest value survived 2,000 inserts into a 160-entry cache")
 	}
-	v, ok := c.get(key(1999))
+	v, ok := c.get(key(1999), "k")
 	if !ok || !bytes.Equal(v, bytes.Repeat([]byte{byte(1999 % 256)}, 100)) {
 		t.Fatalf("the newest value: %v, %v", ok, v)
 	}
 	// A value bigger than a quarter of a shard is not cached at all.
-	c.put(key(-1), make([]byte, 1000))
-	if _, ok := c.get(key(-1)); ok {
+	c.put(key(-1), "k", make([]byte, 1000))
+	if _, ok := c.get(key(-1), "k"); ok {
 		t.Fatal("an oversize value was cached")
 	}
 	if newValueCache(-1) != nil {
 		t.Fatal("a negative size must disable the cache")
 	}
 	var nilCache *valueCache
-	nilCache.put(key(1), []byte("x"))
-	if _, ok := nilCache.get(key(1)); ok {
+	nilCache.put(key(1), "k", []byte("x"))
+	if _, ok := nilCache.get(key(1), "k"); ok {
 		t.Fatal("a disabled cache returned a value")
+	}
+}
+
+// An entry answers only for the key it was stored with: two keys whose
+// hashes collide (forced here by reusing one cacheKey) never get each
+// other's value. A later put at the same version replaces the value.
+func TestValueCacheComparesKeys(t *testing.T) {
+	c := newValueCache(1 << 20)
+	k := makeCacheKey(7, 42, "alpha")
+	c.put(k, "alpha", []byte("A"))
+	if _, ok := c.get(k, "beta"); ok {
+		t.Fatal("a lookup of another key with the same hash returned alpha's value")
+	}
+	if v, ok := c.get(k, "alpha"); !ok || string(v) != "A" {
+		t.Fatalf("alpha: %q, %v", v, ok)
+	}
+	c.put(k, "alpha", []byte("AA"))
+	if v, ok := c.get(k, "alpha"); !ok || string(v) != "AA" {
+		t.Fatalf("alpha after a second put at the same version: %q, %v", v, ok)
+	}
+	c.put(k, "beta", []byte("B"))
+	if _, ok := c.get(k, "alpha"); ok {
+		t.Fatal("alpha still answered after beta took its slot")
+	}
+	if b, n, _, _ := c.stats(); n != 1 || b != int64(len("B"))+cacheEntryOverhead {
+		t.Fatalf("cache accounts %d bytes in %d entries after replacing values", b, n)
 	}
 }
 

@@ -713,11 +713,9 @@ func (ds *Dataspace) finish(g *group) bool {
 			}
 		}
 		ds.mu.Unlock()
-		k = 0
 		for i := range g.plans {
 			if g.plans[i].write {
-				ds.cachePublished(g.positions[k], &g.plans[i].payload)
-				k++
+				ds.cachePublished(g.plans[i].rep.seq, &g.plans[i].payload)
 			}
 		}
 	}

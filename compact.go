@@ -389,7 +389,7 @@ func (ds *Dataspace) relocationValues(chunk []*entry) ([][]byte, error) {
 			values[i] = e.inline
 			continue
 		}
-		if v, ok := ds.db.cache.get(makeCacheKey(ds.cacheID, e.pos, e.opIndex)); ok {
+		if v, ok := ds.db.cache.get(makeCacheKey(ds.cacheID, e.seq, e.key), e.key); ok {
 			values[i] = v // the cache's slice: never changed, only replaced
 			continue
 		}

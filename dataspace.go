@@ -441,8 +441,8 @@ func (ds *Dataspace) readValue(e *entry) ([]byte, error) {
 	if e.isInl {
 		return append([]byte(nil), e.inline...), nil
 	}
-	key := makeCacheKey(ds.cacheID, e.pos, e.opIndex)
-	if v, ok := ds.db.cache.get(key); ok {
+	key := makeCacheKey(ds.cacheID, e.seq, e.key)
+	if v, ok := ds.db.cache.get(key, e.key); ok {
 		return append([]byte(nil), v...), nil
 	}
 	if e.opOffset != 0 {
@@ -450,7 +450,7 @@ func (ds *Dataspace) readValue(e *entry) ([]byte, error) {
 		if err != nil || ds.db.cache == nil {
 			return v, err
 		}
-		ds.db.cache.put(key, v)
+		ds.db.cache.put(key, e.key, v)
 		return append([]byte(nil), v...), nil
 	}
 	p, err := ds.readRecord(e)
@@ -477,19 +477,26 @@ func (ds *Dataspace) cacheRecord(pos wal.RecordPos, p *recordPayload) {
 		if !ok || e.pos != pos || e.opIndex != uint32(i) {
 			continue // overwritten or deleted since
 		}
-		ds.db.cache.put(makeCacheKey(ds.cacheID, pos, uint32(i)), append([]byte(nil), o.value...))
+		ds.db.cache.put(makeCacheKey(ds.cacheID, e.seq, e.key), e.key, append([]byte(nil), o.value...))
 	}
 }
 
-// cachePublished caches the larger values of a record just published:
-// they are durable, and likely to be read soon.
-func (ds *Dataspace) cachePublished(pos wal.RecordPos, p *recordPayload) {
-	if ds.db.cache == nil {
+// cachePublished caches the larger values of a record just published,
+// the write seq: they are durable, and likely to be read soon. A
+// relocated record changes nothing: its values keep their versions, so
+// those cached stay cached, and the others are old and cold.
+func (ds *Dataspace) cachePublished(seq uint64, p *recordPayload) {
+	if ds.db.cache == nil || p.relocated {
 		return
 	}
-	for i, o := range p.ops {
+	for i := range p.ops {
+		o := &p.ops[i]
 		if o.kind == opPut && len(o.value) > ds.db.opts.InlineValueMaxBytes {
-			ds.db.cache.put(makeCacheKey(ds.cacheID, pos, uint32(i)), o.value)
+			key := o.str
+			if key == "" {
+				key = string(o.key)
+			}
+			ds.db.cache.put(makeCacheKey(ds.cacheID, seq, key), key, o.value)
 		}
 	}
 }
