@@ -349,17 +349,13 @@ func (ds *Dataspace) compactorFailed(job *compactJob, err error) {
 // so a relocated record never brings an old value back.
 func (ds *Dataspace) planRelocation(rl *relocation, own int) (recordPayload, bool, reply) {
 	p := recordPayload{relocated: true}
-	ds.mu.RLock()
 	for i, e := range rl.entries {
-		if _, ok := ds.unpublished(own, e.key); ok {
-			continue
-		}
-		if cur, ok := ds.index.Get(e.key); !ok || cur != e {
+		// e.replaced: published since the compactor read it.
+		if _, ok := ds.unpublished(own, e.key); ok || e.replaced {
 			continue
 		}
 		p.ops = append(p.ops, rl.ops[i])
 	}
-	ds.mu.RUnlock()
 	for _, id := range rl.ids {
 		a, ok := ds.dedup.get(id)
 		if !ok || a.segment >= rl.cut {

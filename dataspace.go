@@ -108,6 +108,11 @@ type entry struct {
 	// record is format 1, whose ops carry no checksum: it is read whole.
 	opOffset uint32
 	isInl    bool
+	// replaced is set by the writer goroutine, and read only there, when
+	// a later write or delete of the key takes the entry out of the index
+	// (copies of the index may still hold it): compaction then leaves the
+	// value behind.
+	replaced bool
 	// inline holds the value when it is at most InlineValueMaxBytes.
 	inline []byte
 }
@@ -343,6 +348,7 @@ func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 		}
 		if o.kind == opDelete {
 			if old, ok := ds.index.Delete(key); ok {
+				old.replaced = true
 				ds.keyBytes -= int64(len(old.key)) + int64(old.size)
 			}
 			continue
@@ -360,6 +366,7 @@ func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 			e.isInl = true
 		}
 		if old, ok := ds.index.Set(e); ok {
+			old.replaced = true
 			ds.keyBytes -= int64(len(old.key)) + int64(old.size)
 		}
 		ds.keyBytes += int64(len(key)) + int64(len(o.value))
