@@ -513,6 +513,10 @@ func (ds *Dataspace) enqueue(r *request) bool {
 	}
 }
 
+// encBufKeepBytes bounds the encoding buffer the writer keeps between
+// groups; a larger group's buffer is left to the garbage collector.
+const encBufKeepBytes = 1 << 20
+
 // formFraction is how far into the expected duration of a sync the writer
 // waits before it forms the next group, so that the requests answered by
 // the last publication have come back and ride in it: groups are larger,
@@ -663,8 +667,12 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 	}
 	g.lastSeq = next - 1
 	// One buffer holds the group's encoded records.
-	recs := make([]wal.Record, 0, g.recs)
-	buf := make([]byte, 0, size)
+	// The records are encoded into buffers the writer reuses: the log
+	// copies them into its own, and nothing else keeps them.
+	recs, buf := ds.encRecs[:0], ds.encBuf[:0]
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
 	for i := range g.plans {
 		if pl := &g.plans[i]; pl.write {
 			start := len(buf)
@@ -673,6 +681,10 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		}
 	}
 	positions, err := ds.log.AppendGroup(recs, false)
+	clear(recs) // drop the references to buf
+	if cap(buf) <= encBufKeepBytes {
+		ds.encRecs, ds.encBuf = recs[:0], buf[:0]
+	}
 	if err != nil {
 		// The group may or may not be on the device: its writers learn
 		// that the outcome is unknown; the dataspace stops (I3, I5).

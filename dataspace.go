@@ -70,6 +70,8 @@ type Dataspace struct {
 	overlays         [2]map[string]pendingKey // see unpublished
 	syncEWMA         time.Duration            // how long a log sync takes, on average
 	form             *time.Timer              // see formTimer
+	encRecs          []wal.Record             // reused by prepare
+	encBuf           []byte                   // reused by prepare
 	inflightIDs      map[string]*planned
 
 	// cacheID identifies this instance in the value cache; a reopened
