@@ -93,7 +93,17 @@ func encodeCheckpoint(c checkpointState) []byte {
 	if version == 0 {
 		version = checkpointVersion
 	}
-	b := make([]byte, 0, 64+c.index.Len()*64)
+	// One pass for the exact size: a growing buffer would copy a large
+	// index's checkpoint several times over.
+	size := 8 + 4 + 8*5 + 4 + 4
+	c.index.Scan(func(e *entry) bool {
+		size += 2 + len(e.key) + 8*4 + 4*4 + 1 + len(e.inline)
+		return true
+	})
+	for _, d := range c.dedup {
+		size += 1 + len(d.id) + 8 + 8 + 1 + 8
+	}
+	b := make([]byte, 0, size)
 	b = append(b, checkpointMagic...)
 	b = binary.LittleEndian.AppendUint32(b, version)
 	b = binary.LittleEndian.AppendUint64(b, c.pos.Segment)

@@ -224,3 +224,22 @@ func TestEntrySize(t *testing.T) {
 		t.Fatalf("an index entry takes %d bytes, more than 96", got)
 	}
 }
+
+// encodeCheckpoint sizes its buffer exactly, so a large index is not
+// copied as the buffer grows.
+func TestEncodeCheckpointSizesItsBuffer(t *testing.T) {
+	idx := newKeyIndex()
+	for i := range 1000 {
+		e := &entry{key: fmt.Sprintf("key-%06d", i), seq: uint64(i + 1), pos: wal.RecordPos{Segment: 1, GroupOffset: 4096, Logical: 48, Length: 100}, size: 10}
+		if i%3 == 0 {
+			e.inline, e.isInl = []byte("0123456789"), true
+		}
+		idx.Set(e)
+	}
+	c := checkpointState{pos: wal.Position{Segment: 1, Offset: 8192, NextSeq: 1001}, lastSeq: 1000, index: idx,
+		dedup: []dedupEntry{{id: "req-1", a: applied{seq: 7, segment: 1}}}}
+	b := encodeCheckpoint(c)
+	if len(b) != cap(b) {
+		t.Fatalf("checkpoint of %d bytes in a buffer of %d: the size estimate is off", len(b), cap(b))
+	}
+}

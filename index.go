@@ -1,6 +1,10 @@
 package holdfast
 
-import "github.com/tidwall/btree"
+import (
+	"sync"
+
+	"github.com/tidwall/btree"
+)
 
 // keyIndex is a dataspace's ordered in-memory index: a B-tree of live keys
 // (tidwall/btree, copy-on-write copies for checkpoints, Views and
@@ -42,11 +46,26 @@ func newKeyIndex() *keyIndex {
 	return &keyIndex{t: btree.NewBTreeGOptions(itemLess, btree.Options{NoLocks: true})}
 }
 
-func probe(key string) indexItem { return indexItem{prefix: keyPrefix(key), e: &entry{key: key}} }
+// probes recycles the entries lookups compare against: the tree's
+// comparisons would otherwise move each to the heap (96 bytes a lookup).
+var probes = sync.Pool{New: func() any { return new(entry) }}
+
+func probe(key string) indexItem {
+	e := probes.Get().(*entry)
+	e.key = key
+	return indexItem{prefix: keyPrefix(key), e: e}
+}
+
+func release(it indexItem) {
+	it.e.key = ""
+	probes.Put(it.e)
+}
 
 // Get returns key's entry.
 func (x *keyIndex) Get(key string) (*entry, bool) {
-	it, ok := x.t.Get(probe(key))
+	p := probe(key)
+	it, ok := x.t.Get(p)
+	release(p)
 	return it.e, ok
 }
 
@@ -64,7 +83,9 @@ func (x *keyIndex) Load(e *entry) {
 
 // Delete removes key and returns its entry.
 func (x *keyIndex) Delete(key string) (*entry, bool) {
-	it, ok := x.t.Delete(probe(key))
+	p := probe(key)
+	it, ok := x.t.Delete(p)
+	release(p)
 	return it.e, ok
 }
 
@@ -83,5 +104,7 @@ func (x *keyIndex) Scan(fn func(*entry) bool) {
 // Ascend calls fn for every entry from start (inclusive) in key order
 // until it returns false.
 func (x *keyIndex) Ascend(start string, fn func(*entry) bool) {
-	x.t.Ascend(probe(start), func(it indexItem) bool { return fn(it.e) })
+	p := probe(start)
+	defer release(p)
+	x.t.Ascend(p, func(it indexItem) bool { return fn(it.e) })
 }
