@@ -276,3 +276,14 @@ func TestSampleDataDirV2(t *testing.T) {
 	}
 	checkSampleServes(t, dir, map[string]string{"alpha": "one", "gamma": "three", "delta": string(sampleBigValue), "epsilon": "five"}, []string{"beta"})
 }
+
+// seqCRC matches the library's CRC-32C of the same eight bytes.
+func TestSeqCRCMatchesCRC32C(t *testing.T) {
+	for _, seq := range []uint64{0, 1, 255, 256, 1 << 32, 0x0123456789abcdef, ^uint64(0)} {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], seq)
+		if got, want := seqCRC(seq), crc32.Checksum(b[:], crc32c); got != want {
+			t.Fatalf("seqCRC(%#x) = %#x, want %#x", seq, got, want)
+		}
+	}
+}

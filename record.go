@@ -199,9 +199,18 @@ func (r *recordPayload) appendTo(b []byte, seq uint64) []byte {
 // opCRC is the checksum of a format 2 op: CRC-32C of seq (u64, little
 // endian) then the op's bytes from its kind to the end of its value.
 func opCRC(seq uint64, opBytes []byte) uint32 {
-	var s [8]byte
-	binary.LittleEndian.PutUint64(s[:], seq)
-	return crc32.Update(crc32.Checksum(s[:], crc32c), crc32c, opBytes)
+	return crc32.Update(seqCRC(seq), crc32c, opBytes)
+}
+
+// seqCRC is crc32.Checksum of seq's eight little-endian bytes, computed
+// byte by byte from the table: handing crc32 an eight-byte array would
+// move it to the heap, once for every op written or read.
+func seqCRC(seq uint64) uint32 {
+	crc := ^uint32(0)
+	for i := range 8 {
+		crc = crc32c[byte(crc)^byte(seq>>(8*i))] ^ crc>>8
+	}
+	return ^crc
 }
 
 // decodeRecord parses the payload of the record with sequence number seq,
