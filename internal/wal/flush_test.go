@@ -105,3 +105,52 @@ func TestRollWaitsForRunningSync(t *testing.T) {
 		t.Fatalf("the log did not roll (%d segments): the test did not exercise a roll", len(w.Segments()))
 	}
 }
+
+// A group that needs a new segment while a sync of the old one is pending
+// must not get it if that sync fails: the roll would sync the old segment
+// again (a retried sync, which the file system may answer with success
+// after dropping the data) and start a segment whose first seq follows
+// groups that are not durable, which recovery rightly reports as corrupt.
+// The crash explorer found this (profile btrfs, sync EIO).
+func TestRollAfterFailedPendingSyncFails(t *testing.T) {
+	for _, deferred := range []bool{false, true} {
+		fsys := faultfs.New(faultfs.Options{Seed: 8, OpLogLimit: 1 << 16})
+		w := mustRecover(t, fsys, testDir, quietOpts(64<<10), Position{}).w
+		rng := rand.New(rand.NewPCG(9, 10))
+		if _, err := w.AppendGroup(makeGroup(rng, 1, 1, 100), false); err != nil {
+			t.Fatal(err)
+		}
+		fsys.SetInjector(faultfs.OnIndex(faultfs.Kinds(faultfs.OpSyncData), 1, syscall.EIO))
+		fl := w.BeginSync(deferred)
+		if !deferred {
+			fl.Wait()
+		}
+		syncsBefore := len(syncDataOps(fsys))
+		// Too big for what is left of the 64 KiB segment: it needs a roll.
+		_, err := w.AppendGroup(makeGroup(rng, 2, 1, 70<<10), false)
+		if !errors.Is(err, ErrFailed) {
+			t.Fatalf("deferred=%v: append needing a roll after a failed sync = %v, want ErrFailed", deferred, err)
+		}
+		if n := len(w.Segments()); n != 1 {
+			t.Fatalf("deferred=%v: %d segments after the failed roll, want 1", deferred, n)
+		}
+		if extra := len(syncDataOps(fsys)) - syncsBefore; extra > 1 || (!deferred && extra > 0) {
+			t.Fatalf("deferred=%v: %d more fdatasyncs after the failure (the pending one may run, nothing may retry it)", deferred, extra)
+		}
+		if err := fl.Wait(); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("deferred=%v: the pending sync = %v, want EIO", deferred, err)
+		}
+		w.Close()
+	}
+}
+
+// syncDataOps returns the fdatasyncs in fsys's operation log.
+func syncDataOps(fsys *faultfs.FS) []faultfs.OpRecord {
+	var out []faultfs.OpRecord
+	for _, r := range fsys.OpLog() {
+		if r.Op.Kind == faultfs.OpSyncData {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -247,6 +247,12 @@ func (w *Writer) Confirm(from uint64) error {
 func (w *Writer) syncCurrent() error {
 	w.waitFlush()
 	w.mu.Lock()
+	// The sync waited for may have failed: never sync again after that
+	// (the file system may have dropped the data and will now say yes).
+	if err := w.checkLocked(); err != nil {
+		w.mu.Unlock()
+		return err
+	}
 	f, id, off := w.cur, w.curID(), w.off
 	w.mu.Unlock()
 	return w.syncSegment(f, id, off)
@@ -376,8 +382,14 @@ func (w *Writer) roll(extent int64) error {
 	// finish first.
 	w.waitFlush()
 	w.mu.Lock()
+	// A failed sync waited for fails the roll: no segment may follow one
+	// whose groups are not known durable.
+	err := w.checkLocked()
 	unsynced := w.stats.UnsyncedBytes
 	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if unsynced > 0 {
 		// A torn tail may only be in the last segment: nothing is
 		// written to a new segment while the old one has unsynced groups.
