@@ -76,6 +76,7 @@ func (r *runner) judgeQuiesce(o *opRec) {
 		}
 		if o.err != nil {
 			q.lenient = true
+			r.markStoppedSpaces()
 			return
 		}
 		if q.active != "" && q.lastID != q.active {
@@ -144,3 +145,15 @@ func (r *runner) checkSnapshotMeta(db *holdfast.DB, when string) {
 }
 
 func (k opKind) isQuiesce() bool { return k == kQuiesce || k == kResume }
+
+// markStoppedSpaces records as stopped every dataspace that a failed
+// quiesce fail-stopped: the quiesce's error told the client (its sync of
+// that log failed), so what that log had not synced is no longer promised
+// (I7's window), exactly as when a write reports the stop.
+func (r *runner) markStoppedSpaces() {
+	for name, ds := range r.handles {
+		if sp := r.spaces[name]; sp != nil && ds != nil && errors.Is(ds.Err(), holdfast.ErrFailStop) {
+			sp.stopped = true
+		}
+	}
+}
