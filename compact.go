@@ -434,9 +434,17 @@ func (ds *Dataspace) relocationValues(chunk []*entry) ([][]byte, error) {
 // task), so every relocation is published and durable.
 func (ds *Dataspace) finishCompaction(job *compactJob, relocated int) {
 	job.stats.Relocated = relocated
+	// Under an interval policy the relocations rode in groups that were
+	// acknowledged unsynced: sync them first (nothing happens when that
+	// is done already).
+	if err := ds.syncNow(); err != nil {
+		ds.endCompaction(job, ds.failStop(fmt.Errorf("compaction: sync relocated values: %w", err)))
+		return
+	}
 	// One more sync of what holds the relocated values before the
 	// originals go: it catches a sync failure the file system reports
-	// late (ext4 data=journal), which would otherwise cost old data.
+	// late (ext4 data=journal), which would otherwise cost old data. It
+	// must come after the sync that made them durable, never be it.
 	if err := ds.log.Confirm(job.cut); err != nil {
 		ds.endCompaction(job, ds.failStop(fmt.Errorf("compaction: confirm relocated values: %w", err)))
 		return

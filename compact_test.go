@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -363,5 +364,71 @@ func TestWritesDoNotWaitForACompactionAViewPauses(t *testing.T) {
 	v.Close()
 	if err := <-compacted; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Under an interval policy a compaction's relocations ride in groups that
+// are acknowledged before any sync. On ext4 data=journal (faultfs's
+// ext4-journal profile) the first sync of them can report success and
+// keep nothing, and only the next sync of the file says so. Compaction
+// must therefore sync the relocations and then confirm that sync before
+// it removes the originals; with one sync only, the lie removed the only
+// durable copies (the crash explorer found it: seed 19).
+func TestCompactionConfirmsRelocationsUnderIntervalPolicy(t *testing.T) {
+	fsys := faultfs.New(faultfs.Options{Profile: faultfs.ProfileExt4Journal})
+	opts := holdfast.Options{FS: fsys, Logger: quiet(), SegmentSizeBytes: compactSegBytes, CompactionSpaceAmp: -1, SerialMaintenance: true}
+	db, err := holdfast.Open("/data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{Sync: holdfast.SyncPolicy{Interval: holdfast.MaxSyncInterval}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for round := range 2 {
+		for i := range 40 {
+			k, v := fmt.Sprintf("k%02d", i), strings.Repeat(fmt.Sprintf("%d.%d,", round, i), 30)
+			if _, err := ds.Put(ctx, []byte(k), []byte(v)); err != nil {
+				t.Fatal(err)
+			}
+			want[k] = v
+		}
+	}
+	// A clean close makes everything durable; the reopened log starts a
+	// new segment, so every value lies below the compaction's cut.
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = holdfast.Open("/data", opts); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err = db.Dataspace("d"); err != nil {
+		t.Fatal(err)
+	}
+	// The next fdatasync lies (ext4-journal): success, nothing kept.
+	fsys.SetInjector(faultfs.OnIndex(faultfs.Kinds(faultfs.OpSyncData), 1, syscall.EIO))
+	st, cerr := ds.Compact(ctx)
+	t.Logf("compaction: %+v, %v", st, cerr)
+	crashed, err := fsys.CrashClone(faultfs.CrashOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	opts.FS = crashed
+	db2, err := holdfast.Open("/data", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	ds2, err := db2.Dataspace("d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range want {
+		got, err := ds2.Get(ctx, []byte(k))
+		if err != nil || string(got.Data) != v {
+			t.Fatalf("after the crash %s = %q, %v; want the value made durable before the compaction (compaction: %v)", k, got.Data, err, cerr)
+		}
 	}
 }
