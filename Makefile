@@ -33,8 +33,8 @@ vet:
 unit:
 	$(GO) test -race -count=1 ./...
 
-# The explorer runs 2,000 crash states under -race in `unit`; here the full
-# 10,000 without the race detector's slowdown.
+# The explorer runs 2,000 crash states under -race in `unit`; here 10,000
+# for each of four seeds, without the race detector's slowdown.
 crashtest:
 	$(GO) test -count=1 -run '^TestExplore$$' ./internal/crashtest/
 
