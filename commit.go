@@ -649,12 +649,12 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		if r.requestID != "" {
 			ds.inflightIDs[r.requestID] = pl
 		}
-		// Later requests see this one's effect. The key's string is
-		// made once, for the overlay and the index.
 		// A relocation changes no key's state: it stays out of the overlay.
 		if r.reloc != nil {
 			continue
 		}
+		// Later requests see this one's effect. The key's string is
+		// made once, for the overlay and the index.
 		for j := range pl.payload.ops {
 			o := &pl.payload.ops[j]
 			o.str = string(o.key)
@@ -666,9 +666,8 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		return g, true
 	}
 	g.lastSeq = next - 1
-	// One buffer holds the group's encoded records.
-	// The records are encoded into buffers the writer reuses: the log
-	// copies them into its own, and nothing else keeps them.
+	// One buffer holds the group's encoded records. The writer reuses it:
+	// the log copies the records into its own, and nothing else keeps them.
 	recs, buf := ds.encRecs[:0], ds.encBuf[:0]
 	if cap(buf) < size {
 		buf = make([]byte, 0, size)

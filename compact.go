@@ -36,8 +36,9 @@ import (
 // in a commit group with client writes and shares its write and
 // fdatasync. The writer drops from a chunk, when it plans it, every value
 // that was overwritten or deleted since, so a relocated record never
-// brings back an old value. One chunk (relocationChunkBytes) is in flight
-// at a time, which bounds what compaction adds to a commit group.
+// brings back an old value. One chunk is in flight at a time: at least
+// relocationChunkBytes, more when clients write faster (up to
+// maxRelocationChunkBytes), so a compaction keeps pace with them.
 //
 // Space bound: compaction starts by itself when the log exceeds
 // CompactionSpaceAmp times the live data plus one segment, and at least
@@ -129,7 +130,7 @@ func (ds *Dataspace) Compact(ctx context.Context) (CompactStats, error) {
 // one, and the current one up to its write position.
 func (ds *Dataspace) logBytes() int64 {
 	pos := ds.log.Position()
-	n := len(ds.log.Segments())
+	n := ds.log.Stats().Segments // not Segments(): this runs on every turn of the writer while compacting
 	return int64(n-1)*ds.db.opts.SegmentSizeBytes + pos.Offset
 }
 
@@ -221,16 +222,16 @@ func (ds *Dataspace) compactor(job *compactJob, snap *keyIndex, ids []string) {
 	ds.db.log.Info("compaction started", "dataspace", ds.name, "cut_segment", job.cut,
 		"values_to_relocate", len(below), "log_bytes", job.stats.LogBytesBefore)
 	relocated := 0
-	// A chunk relocates at least what the clients wrote while the last one
-	// was on its way, so a compaction ends however fast they write.
-	budget := relocationChunkBytes
 	lastWritten, lastSize := ds.log.Stats().BytesWritten, 0
 	for len(below) > 0 || len(ids) > 0 {
 		if !ds.enterMaint(job.stop) {
 			return
 		}
+		// A chunk relocates at least what the clients wrote while the
+		// last one was on its way, so a compaction ends however fast
+		// they write.
 		written := ds.log.Stats().BytesWritten
-		budget = min(max(relocationChunkBytes, int(written-lastWritten)-lastSize), maxRelocationChunkBytes)
+		budget := min(max(relocationChunkBytes, int(written-lastWritten)-lastSize), maxRelocationChunkBytes)
 		rl := &relocation{cut: job.cut}
 		size := recordHeadSize
 		below = ds.takeLive(rl, below, &size, budget)
@@ -281,7 +282,7 @@ func (ds *Dataspace) enterMaint(stop <-chan struct{}) bool {
 }
 
 // takeLive fills rl with the next entries of below (in log order) that are
-// still live, and their values, up to budget bytes; it returns the
+// still live, up to budget bytes of their keys and values; it returns the
 // entries left. Entries overwritten or deleted since the index was copied
 // are dropped here, and again by the writer if that happens meanwhile.
 func (ds *Dataspace) takeLive(rl *relocation, below []*entry, size *int, budget int) []*entry {

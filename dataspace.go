@@ -96,7 +96,7 @@ type Dataspace struct {
 const requestQueueLen = 1024
 
 // entry is the index's record of one live key. Its fields are ordered so
-// that opOffset and isInl share what was padding: an entry takes 96 bytes
+// that opOffset, isInl and replaced share what was padding: an entry takes 96 bytes
 // on 64-bit platforms (TestEntrySize), one per live key.
 type entry struct {
 	key string
