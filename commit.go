@@ -1098,6 +1098,7 @@ func (t *dedupTable) add(id string, a applied) {
 // dsStats are counters the writer keeps; Stats reads them.
 type dsStats struct {
 	groups, records, syncs, failStops, compactions atomic.Int64
+	compactionStalls                               atomic.Int64
 	overlapped                                     atomic.Int64
 	groupNanos, syncNanos                          atomic.Int64
 }
@@ -1131,6 +1132,9 @@ type Stats struct {
 	// Compactions completed, and the log's approximate size.
 	Compactions int64
 	LogBytes    int64
+	// CompactionStalls counts compactions that client writes had to wait
+	// for: the log grew past the bound while one ran (compact.go).
+	CompactionStalls int64
 }
 
 // Stats returns counters and sizes. UnsyncedBytes and OldestUnsynced in
@@ -1144,6 +1148,7 @@ func (ds *Dataspace) Stats() Stats {
 	ds.mu.RUnlock()
 	s.Groups, s.Records, s.Syncs, s.FailStop = ds.stats.groups.Load(), ds.stats.records.Load(), ds.stats.syncs.Load(), ds.stats.failStops.Load()
 	s.Compactions = ds.stats.compactions.Load()
+	s.CompactionStalls = ds.stats.compactionStalls.Load()
 	s.Overlapped = ds.stats.overlapped.Load()
 	if s.Stopped == "" && ds.log != nil {
 		s.Log = ds.log.Stats()

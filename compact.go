@@ -28,7 +28,9 @@ import (
 //
 // The work is split so that client writes barely notice it. The writer
 // goroutine only fixes the cut and takes a copy-on-write copy of the index
-// (beginCompaction), and at the end removes the segments (finishCompaction).
+// (beginCompaction), and at the end confirms the relocations and takes the
+// old segments out of the log (finishCompaction); the compactor deletes
+// their files, a directory sync each, off the writer goroutine.
 // In between, a compactor goroutine lists the entries below the cut in log
 // order, reads their values (from the value cache, or in large O_DIRECT
 // reads, off the writer goroutine), and hands them to the writer a chunk
@@ -37,8 +39,9 @@ import (
 // fdatasync. The writer drops from a chunk, when it plans it, every value
 // that was overwritten or deleted since, so a relocated record never
 // brings back an old value. One chunk is in flight at a time: at least
-// relocationChunkBytes, more when clients write faster (up to
-// maxRelocationChunkBytes), so a compaction keeps pace with them.
+// relocationChunkBytes, and twice what the clients wrote meanwhile when
+// that is more (up to maxRelocationChunkBytes), so a compaction outpaces
+// them.
 //
 // Space bound: compaction starts by itself when the log exceeds
 // CompactionSpaceAmp times the live data plus one segment, and at least
@@ -46,9 +49,14 @@ import (
 // (relocated) plus the current segment, so the log stays within
 // CompactionSpaceAmp × (live bytes + one segment) + one segment, where live
 // bytes count keys, values and the request ids compaction carries. While a
-// compaction runs, client writes go on; should the log grow by a segment
-// before it ends, they wait for it (compactionStalls), except while a
-// quiesce or an open View pauses it. Writes
+// compaction runs, its relocations add up to the live bytes, and client
+// writes go on; should the log grow by more than twice the live bytes plus
+// a segment before it ends, client writes wait for it (compactionStalls,
+// counted in Stats.CompactionStalls), except while a quiesce or an open
+// View pauses it. So during a compaction the log stays within
+// CompactionSpaceAmp × (live bytes + one segment) + 2 × live bytes + two
+// segments. Clients rarely reach that: at the compactor's pace they write
+// at most about half the live bytes before it ends. Writes
 // that each fill a group of their own occupy a 4 KiB page however small
 // they are; compaction packs them densely, so it also runs, and pays off,
 // when nothing was overwritten.
@@ -71,6 +79,7 @@ type compactJob struct {
 	// stallAt: client writes wait while the log is larger (see
 	// compactionStalls).
 	stallAt int64
+	stalled bool // client writes have waited for it (Stats.CompactionStalls)
 	stats   CompactStats
 	start   time.Time
 	// done is the caller of Compact (nil for automatic ones); waiters
@@ -143,17 +152,21 @@ func (ds *Dataspace) maybeStartCompaction() {
 	if len(ds.log.Segments()) < 2 {
 		return
 	}
-	// What a compaction would write: the live values and the request ids
-	// it carries. Padding is not counted: compaction also repacks values
-	// that single writes left one to a 4 KiB page.
-	ds.mu.RLock()
-	live := ds.keyBytes + int64(ds.index.Len())*(opHeadSize+versionSize)
-	ds.mu.RUnlock()
-	live += int64(len(ds.dedup.ids)) * (carriedIDFixedSize + 24)
-	if float64(ds.logBytes()) <= ds.db.opts.CompactionSpaceAmp*float64(live+ds.db.opts.SegmentSizeBytes) {
+	if float64(ds.logBytes()) <= ds.db.opts.CompactionSpaceAmp*float64(ds.liveBytes()+ds.db.opts.SegmentSizeBytes) {
 		return
 	}
 	ds.beginCompaction(&compactJob{})
+}
+
+// liveBytes is what a compaction would write at most: the live values and
+// the request ids it carries. Padding is not counted: compaction also
+// repacks values that single writes left one to a 4 KiB page. Writer
+// goroutine.
+func (ds *Dataspace) liveBytes() int64 {
+	ds.mu.RLock()
+	live := ds.keyBytes + int64(ds.index.Len())*(opHeadSize+versionSize)
+	ds.mu.RUnlock()
+	return live + int64(len(ds.dedup.ids))*(carriedIDFixedSize+24)
 }
 
 // beginCompaction fixes the cut, takes a copy of the index and the
@@ -163,7 +176,9 @@ func (ds *Dataspace) beginCompaction(job *compactJob) {
 	job.start = time.Now()
 	job.cut = ds.log.Position().Segment
 	job.stats.LogBytesBefore = ds.logBytes()
-	job.stallAt = job.stats.LogBytesBefore + ds.db.opts.SegmentSizeBytes
+	// The relocations add at most the live bytes; the clients get as much
+	// again, and a segment, before they wait (see compactionStalls).
+	job.stallAt = job.stats.LogBytesBefore + 2*ds.liveBytes() + ds.db.opts.SegmentSizeBytes
 	job.stop, job.exited = make(chan struct{}), make(chan struct{})
 	ds.mu.Lock() // Copy marks the tree shared: no reader may copy it meanwhile
 	snap := ds.index.Copy()
@@ -181,10 +196,14 @@ func (ds *Dataspace) beginCompaction(job *compactJob) {
 // it, which would make the writes wait for the View. Writer goroutine.
 func (ds *Dataspace) compactionStalls() bool {
 	job := ds.compacting
-	if job == nil || ds.logBytes() <= job.stallAt {
+	if job == nil || ds.logBytes() <= job.stallAt || ds.db.quiesce.pausesMaint() {
 		return false
 	}
-	return !ds.db.quiesce.pausesMaint()
+	if !job.stalled {
+		job.stalled = true
+		ds.stats.compactionStalls.Add(1)
+	}
+	return true
 }
 
 // stopCompaction ends a running compaction with err when the writer
@@ -227,11 +246,12 @@ func (ds *Dataspace) compactor(job *compactJob, snap *keyIndex, ids []string) {
 		if !ds.enterMaint(job.stop) {
 			return
 		}
-		// A chunk relocates at least what the clients wrote while the
-		// last one was on its way, so a compaction ends however fast
-		// they write.
+		// A chunk relocates at least twice what the clients wrote while
+		// the last one was on its way, so a compaction ends however fast
+		// they write, before they have written half the live bytes: well
+		// within what they may write before they wait (stallAt).
 		written := ds.log.Stats().BytesWritten
-		budget := min(max(relocationChunkBytes, int(written-lastWritten)-lastSize), maxRelocationChunkBytes)
+		budget := min(max(relocationChunkBytes, 2*(int(written-lastWritten)-lastSize)), maxRelocationChunkBytes)
 		rl := &relocation{cut: job.cut}
 		size := recordHeadSize
 		below = ds.takeLive(rl, below, &size, budget)
@@ -254,16 +274,34 @@ func (ds *Dataspace) compactor(job *compactJob, snap *keyIndex, ids []string) {
 	}
 	// The gate stays passed until the segments are gone: a View waits for
 	// it before it copies the index.
+	defer ds.db.quiesce.leaveMaint()
+	var removal *wal.Removal
+	if !ds.onWriter(job, func() { removal = ds.finishCompaction(job, relocated) }) || removal == nil {
+		return
+	}
+	// The segments are out of the log; deleting their files (a directory
+	// sync each) takes milliseconds, which client writes need not wait
+	// for. The compaction ends once they are gone.
+	err := removal.Run()
+	ds.onWriter(job, func() { ds.completeCompaction(job, removal.Len(), err) })
+}
+
+// onWriter runs fn on the writer goroutine, with the pipeline empty, and
+// waits for it. It returns false, not having waited, when the writer
+// exits first (stopCompaction then ends the compaction).
+func (ds *Dataspace) onWriter(job *compactJob, fn func()) bool {
 	fin := make(chan struct{})
 	select {
-	case ds.finishReqs <- func() { defer close(fin); ds.finishCompaction(job, relocated) }:
+	case ds.finishReqs <- func() { defer close(fin); fn() }:
 		select {
 		case <-fin:
-		case <-job.stop: // the writer exited before it ran it
+			return true
+		case <-job.stop: // the writer exited before it ran fn
+			return false
 		}
 	case <-job.stop:
+		return false
 	}
-	ds.db.quiesce.leaveMaint()
 }
 
 // enterMaint passes the quiesce gate for a compaction step, waiting while
@@ -430,17 +468,21 @@ func (ds *Dataspace) relocationValues(chunk []*entry) ([][]byte, error) {
 	}
 }
 
-// finishCompaction removes the segments below the cut once every value
-// there has been relocated; writer goroutine, with the pipeline empty (a
-// task), so every relocation is published and durable.
-func (ds *Dataspace) finishCompaction(job *compactJob, relocated int) {
+// finishCompaction makes sure the relocated values are durable and takes
+// the segments below the cut out of the log. It returns the removal that
+// deletes their files, for the compactor to run off the writer goroutine
+// and then end the compaction with completeCompaction; nil when the
+// compaction has ended (failed, or, under SerialMaintenance, done here in
+// full so that a replayed run issues its operations in the same order).
+// Writer goroutine, pipeline empty.
+func (ds *Dataspace) finishCompaction(job *compactJob, relocated int) *wal.Removal {
 	job.stats.Relocated = relocated
 	// Under an interval policy the relocations rode in groups that were
 	// acknowledged unsynced: sync them first (nothing happens when that
 	// is done already).
 	if err := ds.syncNow(); err != nil {
 		ds.endCompaction(job, ds.failStop(fmt.Errorf("compaction: sync relocated values: %w", err)))
-		return
+		return nil
 	}
 	// One more sync of what holds the relocated values before the
 	// originals go: it catches a sync failure the file system reports
@@ -448,17 +490,32 @@ func (ds *Dataspace) finishCompaction(job *compactJob, relocated int) {
 	// must come after the sync that made them durable, never be it.
 	if err := ds.log.Confirm(job.cut); err != nil {
 		ds.endCompaction(job, ds.failStop(fmt.Errorf("compaction: confirm relocated values: %w", err)))
-		return
+		return nil
 	}
-	before := len(ds.log.Segments())
+	// Readers holding positions in the segments finish first (segMu);
+	// later ones find every live value above the cut.
 	ds.segMu.Lock()
-	err := ds.log.RemoveSegmentsBefore(job.cut)
+	removal, err := ds.log.DetachSegmentsBefore(job.cut)
 	ds.segMu.Unlock()
 	if err != nil {
 		ds.endCompaction(job, ds.failStop(fmt.Errorf("compaction: remove segments: %w", err)))
+		return nil
+	}
+	if ds.db.opts.SerialMaintenance {
+		ds.completeCompaction(job, removal.Len(), removal.Run())
+		return nil
+	}
+	return removal
+}
+
+// completeCompaction ends a compaction whose segments' files removeErr
+// says were deleted, or not. Writer goroutine.
+func (ds *Dataspace) completeCompaction(job *compactJob, removed int, removeErr error) {
+	if removeErr != nil {
+		ds.endCompaction(job, ds.failStop(fmt.Errorf("compaction: remove segments: %w", removeErr)))
 		return
 	}
-	job.stats.RemovedSegments = before - len(ds.log.Segments())
+	job.stats.RemovedSegments = removed
 	job.stats.LogBytesAfter = ds.logBytes()
 	job.stats.Duration = time.Since(job.start)
 	ds.stats.compactions.Add(1)

@@ -26,8 +26,10 @@
 //     (a segment is synced before the next one is created).
 //
 // Concurrency: one goroutine at a time calls AppendGroup, Sync,
-// RemoveSegmentsBefore and Close; ReadRecord, ReadRecordRange, Position,
-// Stats and Segments may be called from any goroutine at any time.
+// RemoveSegmentsBefore, DetachSegmentsBefore and Close; ReadRecord,
+// ReadRecordRange, Position, Stats and Segments may be called from any
+// goroutine at any time, and a Removal's Run from any goroutine before
+// Close.
 package wal
 
 import (

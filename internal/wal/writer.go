@@ -643,42 +643,77 @@ func (w *Writer) Segments() []uint64 {
 }
 
 // RemoveSegmentsBefore deletes every segment whose id is below id, then
-// syncs the directory. A ReadRecord of a removed segment that is running
-// concurrently may fail. The current segment cannot be removed: id may be at
-// most the current segment's id. An error fails the Writer (the state of
-// the directory is then unknown).
+// syncs the directory: DetachSegmentsBefore and Run in one.
 func (w *Writer) RemoveSegmentsBefore(id uint64) error {
-	w.mu.Lock()
-	if err := w.checkLocked(); err != nil {
-		w.mu.Unlock()
+	r, err := w.DetachSegmentsBefore(id)
+	if err != nil {
 		return err
 	}
-	if cur := w.curID(); id > cur {
-		w.mu.Unlock()
-		return fmt.Errorf("wal: RemoveSegmentsBefore(%d): would remove the current segment %d", id, cur)
+	return r.Run()
+}
+
+// A Removal deletes the files of segments DetachSegmentsBefore took out of
+// the log.
+type Removal struct {
+	w   *Writer
+	ids []uint64 // ascending
+}
+
+// Len returns how many segments the removal deletes.
+func (r *Removal) Len() int { return len(r.ids) }
+
+// DetachSegmentsBefore takes every segment whose id is below id out of the
+// log (Segments, Stats and reads no longer see them) and returns a Removal
+// that deletes their files. A ReadRecord of a detached segment that is
+// running concurrently may fail. The current segment cannot be detached:
+// id may be at most the current segment's id.
+func (w *Writer) DetachSegmentsBefore(id uint64) (*Removal, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.checkLocked(); err != nil {
+		return nil, err
 	}
-	var victims []uint64
+	if cur := w.curID(); id > cur {
+		return nil, fmt.Errorf("wal: RemoveSegmentsBefore(%d): would remove the current segment %d", id, cur)
+	}
+	r := &Removal{w: w}
 	for len(w.segs) > 1 && w.segs[0] < id {
-		victims = append(victims, w.segs[0])
+		r.ids = append(r.ids, w.segs[0])
 		w.segs = w.segs[1:]
 	}
-	for _, v := range victims {
+	for _, v := range r.ids {
 		if f, ok := w.readers[v]; ok {
 			f.Close()
 			delete(w.readers, v)
 		}
 	}
 	w.stats.Segments = len(w.segs)
-	w.mu.Unlock()
-	if len(victims) == 0 {
-		return nil
-	}
-	// Oldest first, with a directory sync after each removal: removals in
-	// one directory may otherwise persist in any order, and a crash could
-	// leave a gap in the segment sequence, which recovery must treat as a
-	// lost segment. This way a crash part-way always leaves a contiguous
-	// suffix.
-	for _, v := range victims {
+	return r, nil
+}
+
+// Run deletes the detached segments' files. It may run on any goroutine,
+// concurrently with the appending goroutine's calls (it touches only the
+// detached files and the directory), but must return before Close is
+// called. An error fails the Writer (the state of the directory is then
+// unknown); once the Writer has failed, Run deletes nothing more and
+// returns its error.
+//
+// Oldest first, with a directory sync after each removal: removals in one
+// directory may otherwise persist in any order, and a crash could leave a
+// gap in the segment sequence, which recovery must treat as a lost
+// segment. This way a crash part-way always leaves a contiguous suffix.
+// (A directory sync by the appending goroutine meanwhile, for a new
+// segment, persists at most the one removal not yet synced: the oldest
+// left.)
+func (r *Removal) Run() error {
+	w := r.w
+	for _, v := range r.ids {
+		w.mu.Lock()
+		err := w.checkLocked()
+		w.mu.Unlock()
+		if err != nil {
+			return err
+		}
 		if err := w.fsys.Remove(w.segPath(v)); err != nil {
 			return w.fail(fmt.Errorf("remove %s: %w", w.segPath(v), err))
 		}
