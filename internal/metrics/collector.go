@@ -32,16 +32,17 @@ type dsCounters struct {
 }
 
 type counterSet struct {
-	groups, records, syncs, failStops, compactions, logBytesWritten int64
+	groups, records, syncs, failStops, compactions, compactionStalls, logBytesWritten int64
 }
 
 func (a counterSet) plus(b counterSet) counterSet {
 	return counterSet{a.groups + b.groups, a.records + b.records, a.syncs + b.syncs,
-		a.failStops + b.failStops, a.compactions + b.compactions, a.logBytesWritten + b.logBytesWritten}
+		a.failStops + b.failStops, a.compactions + b.compactions, a.compactionStalls + b.compactionStalls,
+		a.logBytesWritten + b.logBytesWritten}
 }
 
 func countersOf(s holdfast.Stats) counterSet {
-	return counterSet{s.Groups, s.Records, s.Syncs, s.FailStop, s.Compactions, s.Log.BytesWritten}
+	return counterSet{s.Groups, s.Records, s.Syncs, s.FailStop, s.Compactions, s.CompactionStalls, s.Log.BytesWritten}
 }
 
 func newDBCollector(db *holdfast.DB) *dbCollector {
@@ -65,6 +66,7 @@ var (
 	descSyncs        = prometheus.NewDesc("holdfast_interval_syncs_total", "Syncs made by an interval sync policy.", dsLabel, nil)
 	descFailStops    = prometheus.NewDesc("holdfast_fail_stop_events_total", "Times the dataspace fail-stopped after an I/O error (I5).", dsLabel, nil)
 	descCompactions  = prometheus.NewDesc("holdfast_compactions_total", "Compactions completed.", dsLabel, nil)
+	descStalls       = prometheus.NewDesc("holdfast_compaction_stalls_total", "Compactions that client writes had to wait for, because the log grew past its bound while one ran.", dsLabel, nil)
 	descLogWritten   = prometheus.NewDesc("holdfast_log_written_bytes_total", "Physical bytes of commit groups written to the log.", dsLabel, nil)
 	descDataspaces   = prometheus.NewDesc("holdfast_dataspaces", "Open dataspaces.", nil, nil)
 )
@@ -72,7 +74,7 @@ var (
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descKeys, descBytes, descLastSeq, descStopped, descLogBytes, descLogSegments,
 		descUnsynced, descUnsyncedAge, descSyncInterval, descGroups, descRecords, descSyncs, descFailStops,
-		descCompactions, descLogWritten, descDataspaces} {
+		descCompactions, descStalls, descLogWritten, descDataspaces} {
 		ch <- d
 	}
 }
@@ -133,6 +135,7 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descSyncs, total.syncs)
 		counter(descFailStops, total.failStops)
 		counter(descCompactions, total.compactions)
+		counter(descStalls, total.compactionStalls)
 		counter(descLogWritten, total.logBytesWritten)
 	}
 	// A dropped dataspace's series disappear; if one of that name is
