@@ -438,8 +438,35 @@ func TestCompactionConfirmsRelocationsUnderIntervalPolicy(t *testing.T) {
 // A compaction that relocates many segments of live values does not make
 // client writes wait: its own relocations count against the log's growth
 // allowance (it used to be one segment, so writes waited through the end
-// of every compaction of more live data than that).
+// of every compaction of more live data than that, every time).
+//
+// A client can still outrun a compactor that gets no CPU for a while (under
+// -race on a loaded machine, about one run in fifteen): the log then does
+// reach its bound and the writes rightly wait. So the scenario runs up to
+// three times and passes on the first run without a stall; with the old
+// allowance every run stalls.
 func TestCompactionOfManySegmentsDoesNotStallWrites(t *testing.T) {
+	var runs []string
+	for range 3 {
+		stalls, writes, st := compactWhileWriting(t)
+		if st.Compactions != 1 {
+			t.Fatalf("%d compactions, want 1", st.Compactions)
+		}
+		if stalls == 0 {
+			t.Logf("%d writes during the compaction; log %d bytes in %d segments after it", writes, st.LogBytes, st.Log.Segments)
+			return
+		}
+		runs = append(runs, fmt.Sprintf("%d stall(s) in %d writes", stalls, writes))
+	}
+	t.Fatalf("client writes waited for the compaction in every run: %s", strings.Join(runs, "; "))
+}
+
+// compactWhileWriting compacts a dataspace of 2000 live values (540 KB,
+// over eight segments), written twice, while one client writes single keys
+// for as long as the compaction runs. It returns how often the writes
+// waited for the compaction and how many there were.
+func compactWhileWriting(t *testing.T) (stalls int64, writes int, st holdfast.Stats) {
+	t.Helper()
 	fsys := faultfs.New(faultfs.Options{})
 	db := openCompact(t, fsys, -1) // no automatic compaction
 	defer db.Close()
@@ -447,7 +474,7 @@ func TestCompactionOfManySegmentsDoesNotStallWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const keys = 2000 // 2000 × ~270 B: 540 KB live, over eight segments
+	const keys = 2000
 	value := []byte(strings.Repeat("v", 256))
 	for range 2 { // every value twice: half the log is garbage
 		for i := 0; i < keys; i += 100 {
@@ -465,8 +492,6 @@ func TestCompactionOfManySegmentsDoesNotStallWrites(t *testing.T) {
 		_, err := ds.Compact(ctx)
 		done <- err
 	}()
-	// One client writes single keys for as long as the compaction runs.
-	writes := 0
 	for running := true; running; writes++ {
 		select {
 		case err := <-done:
@@ -480,14 +505,8 @@ func TestCompactionOfManySegmentsDoesNotStallWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st := ds.Stats()
-	if st.Compactions != 1 {
-		t.Fatalf("%d compactions, want 1", st.Compactions)
-	}
-	if st.CompactionStalls != 0 {
-		t.Fatalf("client writes waited for the compaction %d time(s) (%d writes during it)", st.CompactionStalls, writes)
-	}
-	t.Logf("%d writes during the compaction; log %d bytes in %d segments after it", writes, st.LogBytes, st.Log.Segments)
+	st = ds.Stats()
+	return st.CompactionStalls, writes, st
 }
 
 // Deleting the compacted segments' files (a directory sync each) runs off
