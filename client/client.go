@@ -100,6 +100,9 @@ type DataspaceInfo struct {
 	Syncs       int64 `json:"syncs"`
 	FailStops   int64 `json:"fail_stops"`
 	Compactions int64 `json:"compactions"`
+	// CompactionStalls counts compactions that client writes had to wait
+	// for (the log reached its bound while one ran).
+	CompactionStalls int64 `json:"compaction_stalls"`
 }
 
 // Value is a stored value and its version (the seq of the write that made

@@ -33,6 +33,10 @@ func TestDataspaceEndpoints(t *testing.T) {
 		t.Fatalf("created %+v", d)
 	}
 	h.status(h.do("POST", "/v1/dataspaces", `{"name":"slow"}`), http.StatusCreated)
+	// Every counter is in the listing, zero or not.
+	if body := h.do("GET", "/v1/dataspaces", "").Body.String(); !strings.Contains(body, `"compactions":0,"compaction_stalls":0`) {
+		t.Fatalf("listing without the compaction counters: %s", body)
+	}
 
 	h.wantError(h.do("POST", "/v1/dataspaces", `{"name":"fast"}`), http.StatusConflict, codeExists)
 	msg := h.wantError(h.do("POST", "/v1/dataspaces", `{"name":"../x"}`), http.StatusBadRequest, codeInvalidName)

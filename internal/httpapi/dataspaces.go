@@ -22,13 +22,15 @@ type dataspaceJSON struct {
 	Syncs       int64 `json:"syncs"`
 	FailStops   int64 `json:"fail_stops"`
 	Compactions int64 `json:"compactions"`
+	// CompactionStalls: compactions client writes had to wait for.
+	CompactionStalls int64 `json:"compaction_stalls"`
 }
 
 func describe(name string, ds *holdfast.Dataspace) dataspaceJSON {
 	st := ds.Stats()
 	d := dataspaceJSON{Name: name, Sync: st.Sync, Keys: st.Keys, Bytes: st.Bytes, LastSeq: st.LastSeq,
 		LogBytes: st.LogBytes, Groups: st.Groups, Records: st.Records, Syncs: st.Syncs,
-		FailStops: st.FailStop, Compactions: st.Compactions}
+		FailStops: st.FailStop, Compactions: st.Compactions, CompactionStalls: st.CompactionStalls}
 	if st.Stopped != "" {
 		d.Stopped = &st.Stopped
 	}
