@@ -674,7 +674,7 @@ func (w *Writer) DetachSegmentsBefore(id uint64) (*Removal, error) {
 		return nil, err
 	}
 	if cur := w.curID(); id > cur {
-		return nil, fmt.Errorf("wal: RemoveSegmentsBefore(%d): would remove the current segment %d", id, cur)
+		return nil, fmt.Errorf("wal: detach segments before %d: would remove the current segment %d", id, cur)
 	}
 	r := &Removal{w: w}
 	for len(w.segs) > 1 && w.segs[0] < id {
