@@ -16,6 +16,16 @@ import (
 
 const compactSegBytes = 64 << 10
 
+// createD creates the dataspace "d" the compaction tests use.
+func createD(t *testing.T, db *holdfast.DB) *holdfast.Dataspace {
+	t.Helper()
+	ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
 func openCompact(t *testing.T, fsys *faultfs.FS, amp float64) *holdfast.DB {
 	t.Helper()
 	db, err := holdfast.Open("/data", holdfast.Options{FS: fsys, Logger: quiet(), SegmentSizeBytes: compactSegBytes, CompactionSpaceAmp: amp})
@@ -30,10 +40,7 @@ func openCompact(t *testing.T, fsys *faultfs.FS, amp float64) *holdfast.DB {
 func TestAutomaticCompactionBoundsTheLog(t *testing.T) {
 	fsys := faultfs.New(faultfs.Options{})
 	db := openCompact(t, fsys, 0)
-	ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := createD(t, db)
 	want := map[string]holdfast.Value{}
 	maxLog := int64(0)
 	for i := 0; i < 600; i++ {
@@ -95,10 +102,7 @@ func TestCompactionCrashAtEveryStep(t *testing.T) {
 	build := func(p faultfs.Profile) (*faultfs.FS, *holdfast.DB, map[string]holdfast.Value) {
 		fsys := faultfs.New(faultfs.Options{Profile: p, Seed: 5, CrashOptions: faultfs.CrashOptions{KeepUnsyncedPercent: 30, UnitBytes: faultfs.SectorSizeBytes, DirOps: faultfs.RandomDirOps}})
 		db := openCompact(t, fsys, -1)
-		ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ds := createD(t, db)
 		want := map[string]holdfast.Value{}
 		for i := 0; i < 120; i++ {
 			k := fmt.Sprintf("k%02d", i%30)
@@ -170,10 +174,7 @@ func TestCompactionWithConcurrentReaders(t *testing.T) {
 	fsys := faultfs.New(faultfs.Options{})
 	db := openCompact(t, fsys, 0)
 	defer db.Close()
-	ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := createD(t, db)
 	for i := 0; i < 10; i++ {
 		ds.Put(ctx, []byte(fmt.Sprintf("k%d", i)), []byte(strings.Repeat("x", 500)))
 	}
@@ -225,10 +226,7 @@ func TestCompactionWithConcurrentReaders(t *testing.T) {
 func TestCompactionRacingOverwritesNeverResurrects(t *testing.T) {
 	fsys := faultfs.New(faultfs.Options{})
 	db := openCompact(t, fsys, -1)
-	ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := createD(t, db)
 	const keys, writers = 400, 4
 	value := func(k, round int) []byte {
 		// Some values inline (short), most in the log.
@@ -316,10 +314,7 @@ func TestCompactionRacingOverwritesNeverResurrects(t *testing.T) {
 	}
 	db = openCompact(t, fsys, -1)
 	defer db.Close()
-	ds, err = db.Dataspace("d")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds = mustDS(t, db, "d")
 	check(ds)
 	t.Logf("%d values relocated by 6 compactions racing %d writers", relocated, writers)
 }
@@ -331,10 +326,7 @@ func TestWritesDoNotWaitForACompactionAViewPauses(t *testing.T) {
 	fsys := faultfs.New(faultfs.Options{})
 	db := openCompact(t, fsys, -1)
 	defer db.Close()
-	ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := createD(t, db)
 	big := []byte(strings.Repeat("v", 3000))
 	for i := range 100 {
 		if _, err := ds.Put(ctx, []byte(fmt.Sprintf("k%03d", i%10)), big); err != nil {
@@ -470,10 +462,7 @@ func compactWhileWriting(t *testing.T) (stalls int64, writes int, st holdfast.St
 	fsys := faultfs.New(faultfs.Options{})
 	db := openCompact(t, fsys, -1) // no automatic compaction
 	defer db.Close()
-	ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := createD(t, db)
 	const keys = 2000
 	value := []byte(strings.Repeat("v", 256))
 	for range 2 { // every value twice: half the log is garbage
@@ -516,10 +505,7 @@ func TestSegmentRemovalDoesNotHoldUpWrites(t *testing.T) {
 	fsys := faultfs.New(faultfs.Options{Latency: map[faultfs.OpKind]time.Duration{faultfs.OpRemove: removeLatency}})
 	db := openCompact(t, fsys, -1)
 	defer db.Close()
-	ds, err := db.CreateDataspace("d", holdfast.DataspaceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := createD(t, db)
 	value := []byte(strings.Repeat("v", 1000))
 	for i := range 100 { // several segments, all garbage but the last writes
 		if _, err := ds.Put(ctx, []byte(fmt.Sprintf("key%d", i%10)), value); err != nil {
