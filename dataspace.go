@@ -332,6 +332,7 @@ func recoverLog(db *DB, dir string, start wal.Position, fn func(wal.Record, wal.
 		SegmentSizeBytes: db.opts.SegmentSizeBytes,
 		BufferedIO:       db.opts.BufferedIO,
 		ConfirmSyncs:     db.opts.ConfirmSyncs,
+		InlineSpare:      db.opts.SerialMaintenance,
 		Logger:           db.log,
 	}, start, fn)
 }

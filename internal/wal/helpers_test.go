@@ -19,10 +19,13 @@ import (
 
 const testDir = "/data/wal"
 
-// quietOpts are options for tests: small segments, no log output.
+// quietOpts are options for tests: small segments, no log output, and
+// spare segments made inline (spare.go), so that a run's file operations
+// replay exactly; spare_test.go tests them in the background.
 func quietOpts(segmentSizeBytes int64) Options {
 	return Options{
 		SegmentSizeBytes: segmentSizeBytes,
+		InlineSpare:      true,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }

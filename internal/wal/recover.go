@@ -126,7 +126,7 @@ func (r *recovery) run(start Position) error {
 		if start != (Position{}) {
 			return &CorruptError{Path: w.segPath(start.Segment), Reason: fmt.Sprintf("checkpoint %+v names a segment, but the log directory holds none", start)}
 		}
-		f, err := w.createSegment(1, w.opts.FirstSeq, w.opts.SegmentSizeBytes)
+		f, err := w.createSegment(1, w.opts.FirstSeq, w.opts.SegmentSizeBytes, false)
 		if err != nil {
 			return fmt.Errorf("wal: create first segment: %w", err)
 		}

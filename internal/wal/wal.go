@@ -6,7 +6,8 @@
 //
 //   - A dataspace's log directory holds segments named %016x.seg (the
 //     segment id, never reused). Each is preallocated (SegmentSizeBytes) and
-//     begins with a 4 KiB header block.
+//     begins with a 4 KiB header block; each after the first is made ahead
+//     and zero-filled (spare.go), so group writes need no metadata update.
 //   - Every 512-byte sector the log writes starts with an 8-byte stamp
 //     derived from the segment id and the sector's offset, never zero. A
 //     sector still holding zeros was never written; a sector whose stamp is
@@ -106,6 +107,11 @@ type Options struct {
 	// a failed sync on the next one (ext4 data=journal), the second
 	// catches the failure before anything is acknowledged.
 	ConfirmSyncs bool
+	// InlineSpare makes the zero-filled next segment (spare.go) on the
+	// appending goroutine when a roll needs it, instead of ahead of time
+	// on a goroutine of its own: slower rolls, but the order of file
+	// operations depends only on the calls made (for crash testing).
+	InlineSpare bool
 	// FirstSeq is the sequence number the first record of a newly created
 	// log must carry. Zero means 1. It is ignored when the log exists.
 	FirstSeq uint64

@@ -61,6 +61,7 @@ type Writer struct {
 	buf     []byte   // aligned buffer for group writes
 	logical []byte   // scratch for a group's logical stream
 	offs    []int64
+	spare   *spare // the next segment, being made ahead (spare.go)
 
 	mu        sync.Mutex
 	flush     *Flush   // the sync BeginSync started, until someone waited for it
@@ -149,10 +150,11 @@ func (w *Writer) AppendGroup(recs []Record, sync bool) ([]RecordPos, error) {
 			return nil, w.fail(err)
 		}
 		w.mu.Lock()
-		off = w.off
+		off, size = w.off, w.curSize
 		w.mu.Unlock()
 	}
 	id := w.curID()
+	w.maybeStartSpare(off+extent, size)
 
 	w.mu.Lock()
 	durable := w.syncedOff
@@ -401,7 +403,7 @@ func (w *Writer) roll(extent int64) error {
 	id, nextSeq := w.curID()+1, w.nextSeq
 	w.mu.Unlock()
 	size := max(w.opts.SegmentSizeBytes, HeaderBlockBytes+extent)
-	f, err := w.createSegment(id, nextSeq, size)
+	f, err := w.createSegment(id, nextSeq, size, true)
 	if err != nil {
 		return err
 	}
@@ -421,19 +423,31 @@ func (w *Writer) roll(extent int64) error {
 }
 
 // createSegment creates segment id durably before anything uses it:
-// <id>.seg.tmp is created, preallocated, given its header block and
-// fsynced, then renamed into place and the directory synced. It returns the
-// segment opened for writing under its final name.
-func (w *Writer) createSegment(id, firstSeq uint64, sizeBytes int64) (vfs.File, error) {
+// <id>.seg.tmp is created and preallocated (or, with fromSpare, the spare
+// made ahead for id is taken: spare.go), given its header block and
+// fsynced, then renamed into place and the directory synced. It returns
+// the segment opened for writing under its final name.
+func (w *Writer) createSegment(id, firstSeq uint64, sizeBytes int64, fromSpare bool) (vfs.File, error) {
 	final := w.segPath(id)
 	tmp := final + tmpSuffix
-	f, err := w.openWrite(tmp, vfs.OCreate|vfs.OTrunc)
-	if err != nil {
-		return nil, fmt.Errorf("create segment %s: %w", tmp, err)
+	var f vfs.File
+	preallocated := int64(0)
+	s, err := w.takeSpareIf(fromSpare, id)
+	switch {
+	case err != nil:
+		return nil, err
+	case s != nil:
+		f, preallocated = s.f, s.size
+	default:
+		if f, err = w.openWrite(tmp, vfs.OCreate|vfs.OTrunc); err != nil {
+			return nil, fmt.Errorf("create segment %s: %w", tmp, err)
+		}
 	}
 	err = func() error {
-		if err := f.Preallocate(0, sizeBytes); err != nil {
-			return fmt.Errorf("preallocate %s to %d bytes: %w", tmp, sizeBytes, err)
+		if sizeBytes > preallocated {
+			if err := f.Preallocate(0, sizeBytes); err != nil {
+				return fmt.Errorf("preallocate %s to %d bytes: %w", tmp, sizeBytes, err)
+			}
 		}
 		hb := vfs.AlignedBuffer(HeaderBlockBytes)
 		encodeHeaderBlock(hb, id, firstSeq)
@@ -728,6 +742,7 @@ func (r *Removal) Run() error {
 // when it should. Later calls return ErrClosed.
 func (w *Writer) Close() error {
 	w.waitFlush()
+	w.closeSpare()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
