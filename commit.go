@@ -300,9 +300,10 @@ var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}
 // run is the dataspace's writer goroutine.
 //
 // Under the sync policy "always" it is a two-stage pipeline: while one
-// group's fdatasync runs (on a goroutine the log starts), the writer plans
-// and writes the next group, against the index plus an overlay of the
-// groups not yet published. A group is published and its waiters released
+// group is written and synced (on the log's I/O goroutine), the writer
+// plans and encodes the next group, against the index plus an overlay of
+// the groups not yet published, and queues it to be written as soon as
+// the first is durable. A group is published and its waiters released
 // only once its own sync has succeeded, in log order, so nothing is
 // visible before it is durable (I1, I2); a reply that depends on an
 // unpublished group (a failed condition, say) waits for that group too.
@@ -339,8 +340,9 @@ func (ds *Dataspace) run() {
 		}
 		return true
 	}
-	// SerialMaintenance runs each sync when the writer waits for it, so a
-	// replayed run issues the same operations in the same order.
+	// SerialMaintenance runs each group's write and sync when the writer
+	// waits for it, so a replayed run issues the same operations in the
+	// same order.
 	deferred := ds.db.opts.SerialMaintenance
 	for {
 		ok := true
@@ -349,15 +351,10 @@ func (ds *Dataspace) run() {
 			// one already waits, maintenance wants the pipeline empty, or
 			// Close is draining it.
 			var reqs, relocs chan *request
-			var formAt <-chan time.Time
 			if ds.written == nil && !ds.checkpointDue() && ds.finishing == nil && !ds.quitting() {
-				if wait := ds.formDelay(g); wait > 0 && !deferred {
-					formAt = ds.formTimer(wait)
-				} else {
-					reqs, relocs = ds.reqs, ds.relocs
-					if ds.compactionStalls() {
-						reqs = nil
-					}
+				reqs, relocs = ds.reqs, ds.relocs
+				if ds.compactionStalls() {
+					reqs = nil
 				}
 			}
 			if deferred {
@@ -375,8 +372,6 @@ func (ds *Dataspace) run() {
 				select {
 				case <-g.flush.Done():
 					ok = ds.advance()
-				case <-formAt:
-					g.formed = true
 				case r := <-relocs:
 					ok = ds.enqueue(r)
 				case r := <-reqs:
@@ -470,11 +465,11 @@ type group struct {
 	lastSeq   uint64 // of the last record; 0 with no records
 	bytes     int64  // payload bytes of its records
 	start     time.Time
-	written   time.Duration // planning and writing it
+	written   time.Duration // planning and encoding it (and writing it, under an interval policy)
 	syncStart time.Time
-	flush     *wal.Flush // the sync covering it, once started
-	ov        int        // its overlay: ds.overlays[ov] (see unpublished)
-	formed    bool       // the next group may form (see formDelay)
+	walRecs   []wal.Record // its encoded records, until its write (ds.encBufs[ov])
+	flush     *wal.Flush   // its write and sync, once queued to the log
+	ov        int          // its overlay: ds.overlays[ov] (see unpublished)
 }
 
 // planned is one request of a group and its answer.
@@ -504,10 +499,16 @@ func (ds *Dataspace) enqueue(r *request) bool {
 		ds.maintain()
 		return true
 	case ds.syncing == nil:
-		ds.startSync(g)
+		ds.startIO(g)
+		ds.syncing = g
 		return true
 	default:
+		// Queued behind the group in flight: the log writes it as soon
+		// as that one is durable.
 		ds.written = g
+		if g.recs > 0 {
+			ds.startIO(g)
+		}
 		ds.stats.overlapped.Add(1)
 		return true
 	}
@@ -517,45 +518,16 @@ func (ds *Dataspace) enqueue(r *request) bool {
 // groups; a larger group's buffer is left to the garbage collector.
 const encBufKeepBytes = 1 << 20
 
-// formFraction is how far into the expected duration of a sync the writer
-// waits before it forms the next group, so that the requests answered by
-// the last publication have come back and ride in it: groups are larger,
-// and the group is still written before the sync ends.
-var formFraction = 0.6
-
-// formDelay returns how long the writer should wait, from now, before it
-// forms the group behind g's sync (see formFraction).
-func (ds *Dataspace) formDelay(g *group) time.Duration {
-	if g.formed || ds.syncEWMA == 0 {
-		return 0
-	}
-	return time.Until(g.syncStart.Add(time.Duration(formFraction * float64(ds.syncEWMA))))
-}
-
-// formTimer returns a channel that fires after d; one timer, reused.
-func (ds *Dataspace) formTimer(d time.Duration) <-chan time.Time {
-	if ds.form == nil {
-		ds.form = time.NewTimer(d)
-	} else {
-		ds.form.Reset(d)
-	}
-	return ds.form.C
-}
-
-// advance finishes the group whose sync ran and starts the next one's.
-// The next sync starts before the finished group is published: the
-// device works on it while the writer updates the index and answers, and
-// publication stays in log order because the next group is published only
-// after this one.
+// advance finishes the group whose write and sync ran; the next one's
+// were queued behind it, so the device works on them while the writer
+// updates the index and answers, and publication stays in log order
+// because the next group is published only after this one.
 func (ds *Dataspace) advance() bool {
 	g := ds.syncing
 	ds.syncing = nil
-	if took := g.flush.Took(); took > 0 {
-		ds.syncEWMA += (took - ds.syncEWMA) / 8
-	}
 	if w := ds.written; w != nil && w.recs > 0 && g.flush.Wait() == nil {
 		ds.written = nil
-		ds.startSync(w)
+		ds.syncing = w
 	}
 	if !ds.finish(g) {
 		return false
@@ -591,16 +563,18 @@ func (ds *Dataspace) quitting() bool {
 	}
 }
 
-func (ds *Dataspace) startSync(g *group) {
+// startIO queues g's records to the log, to be written and synced after
+// the groups queued before.
+func (ds *Dataspace) startIO(g *group) {
 	g.syncStart = time.Now()
-	g.flush = ds.log.BeginSync(ds.db.opts.SerialMaintenance)
-	ds.syncing = g
+	g.flush = ds.log.AppendGroupAsync(g.walRecs, ds.db.opts.SerialMaintenance)
 }
 
 // prepare plans a group against the index and the unpublished groups,
-// and writes its records to the log (without syncing them). It returns
-// false when the dataspace has stopped; every request of the group has
-// then been answered.
+// and encodes its records; under an interval policy it also writes them
+// to the log (without syncing them), and otherwise startIO queues them.
+// It returns false when the dataspace has stopped; every request of the
+// group has then been answered.
 func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 	g := &group{plans: make([]planned, len(reqs)), start: time.Now()}
 	for i, r := range reqs {
@@ -614,7 +588,7 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		ds.answer(g, err)
 		return nil, false
 	}
-	next := ds.log.Position().NextSeq
+	next := ds.nextSeq()
 	first, size := next, 0
 	for i := range g.plans {
 		pl := &g.plans[i]
@@ -666,9 +640,10 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		return g, true
 	}
 	g.lastSeq = next - 1
-	// One buffer holds the group's encoded records. The writer reuses it:
-	// the log copies the records into its own, and nothing else keeps them.
-	recs, buf := ds.encRecs[:0], ds.encBuf[:0]
+	// One buffer holds the group's encoded records, until the log has
+	// written them; the writer reuses it for a later group with the same
+	// overlay, which is planned only once this one is published.
+	recs, buf := ds.encRecs[g.ov][:0], ds.encBufs[g.ov][:0]
 	if cap(buf) < size {
 		buf = make([]byte, 0, size)
 	}
@@ -679,11 +654,17 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 			recs = append(recs, wal.Record{Seq: pl.rep.seq, Payload: buf[start:len(buf):len(buf)]})
 		}
 	}
+	if cap(buf) <= encBufKeepBytes {
+		ds.encRecs[g.ov], ds.encBufs[g.ov] = recs[:0], buf[:0]
+	}
+	g.bytes = int64(size)
+	if ds.opts.Sync.Interval == 0 {
+		g.walRecs = recs
+		g.written = time.Since(g.start)
+		return g, true
+	}
 	positions, err := ds.log.AppendGroup(recs, false)
 	clear(recs) // drop the references to buf
-	if cap(buf) <= encBufKeepBytes {
-		ds.encRecs, ds.encBuf = recs[:0], buf[:0]
-	}
 	if err != nil {
 		// The group may or may not be on the device: its writers learn
 		// that the outcome is unknown; the dataspace stops (I3, I5).
@@ -691,9 +672,20 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		return nil, false
 	}
 	g.positions = positions
-	g.bytes = int64(size)
 	g.written = time.Since(g.start)
 	return g, true
+}
+
+// nextSeq is the sequence number the next record gets: past the log's last
+// and past the groups queued to it and not yet written.
+func (ds *Dataspace) nextSeq() uint64 {
+	next := ds.log.Position().NextSeq
+	for _, g := range [...]*group{ds.syncing, ds.written} {
+		if g != nil && g.lastSeq >= next {
+			next = g.lastSeq + 1
+		}
+	}
+	return next
 }
 
 // finish waits for g's sync, publishes g to the index and answers its
@@ -702,9 +694,10 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 func (ds *Dataspace) finish(g *group) bool {
 	if g.flush != nil {
 		if err := g.flush.Wait(); err != nil {
-			ds.answer(g, ds.failStop(fmt.Errorf("log sync: %w", err)))
+			ds.answer(g, ds.failStop(fmt.Errorf("log write and sync: %w", err)))
 			return false
 		}
+		g.positions, g.walRecs = g.flush.Positions(), nil
 	}
 	if g.recs > 0 {
 		ds.stats.observeGroup(g.recs, time.Since(g.start))

@@ -68,10 +68,8 @@ type Dataspace struct {
 	// until they are published.
 	syncing, written *group
 	overlays         [2]map[string]pendingKey // see unpublished
-	syncEWMA         time.Duration            // how long a log sync takes, on average
-	form             *time.Timer              // see formTimer
-	encRecs          []wal.Record             // reused by prepare
-	encBuf           []byte                   // reused by prepare
+	encRecs          [2][]wal.Record          // reused by prepare, one per overlay
+	encBufs          [2][]byte                // reused by prepare, one per overlay
 	inflightIDs      map[string]*planned
 
 	// cacheID identifies this instance in the value cache; a reopened

@@ -35,7 +35,10 @@ func TestPipelinedSetsShareGroups(t *testing.T) {
 		check(t, fmt.Sprintf("reply %d", i), c.read(), "OK")
 	}
 	used := groups(t, ts) - before
-	if used > 20 {
+	// One group per write would be 202. How many share one depends on how
+	// fast the commands are parsed against how fast groups are written
+	// (usually 1-7 groups; 24 seen under -race on a loaded 2-core machine).
+	if used > 50 {
 		t.Errorf("202 pipelined writes took %d commit groups; batching should need a handful", used)
 	}
 	t.Logf("202 pipelined writes in %d commit groups", used)
@@ -152,7 +155,10 @@ func TestPipelinedConditionalWritesShareGroups(t *testing.T) {
 		check(t, fmt.Sprintf("reply %d (%v)", i, cmds[i]), c.read(), w)
 	}
 	used := groups(t, ts) - before
-	if used > 20 {
+	// One group per write would be 202. How many share one depends on how
+	// fast the commands are parsed against how fast groups are written
+	// (usually 1-7 groups; 24 seen under -race on a loaded 2-core machine).
+	if used > 50 {
 		t.Errorf("%d pipelined writes took %d commit groups; submitted without waiting they should need a handful", len(cmds), used)
 	}
 	t.Logf("%d pipelined writes in %d commit groups", len(cmds), used)

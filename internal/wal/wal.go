@@ -26,8 +26,11 @@
 //     unsynced groups, and a torn tail can only be in the last segment
 //     (a segment is synced before the next one is created).
 //
-// Concurrency: one goroutine at a time calls AppendGroup, Sync,
-// RemoveSegmentsBefore, DetachSegmentsBefore and Close; ReadRecord,
+// Concurrency: one goroutine at a time calls AppendGroup,
+// AppendGroupAsync, Sync, Confirm, RemoveSegmentsBefore,
+// DetachSegmentsBefore and Close (the groups AppendGroupAsync queues run
+// on the log's own I/O goroutine, and the other calls wait for them);
+// ReadRecord,
 // ReadRecordRange, Position, Stats and Segments may be called from any
 // goroutine at any time, and a Removal's Run from any goroutine before
 // Close.

@@ -61,10 +61,11 @@ type Writer struct {
 	buf     []byte   // aligned buffer for group writes
 	logical []byte   // scratch for a group's logical stream
 	offs    []int64
-	spare   *spare // the next segment, being made ahead (spare.go)
+	spare   *spare          // the next segment, being made ahead (spare.go)
+	ioq     chan asyncGroup // to the I/O goroutine (async.go), once started
 
 	mu        sync.Mutex
-	flush     *Flush   // the sync BeginSync started, until someone waited for it
+	flush     *Flush   // the group AppendGroupAsync queued last, until waited for
 	segs      []uint64 // every segment in dir, ascending; the last is the current one
 	curSize   int64    // size of the current segment
 	off       int64    // where the next group goes in the current segment
@@ -124,6 +125,13 @@ func (w *Writer) fail(err error) error {
 // and a new one is created first. Bad input returns an error and changes
 // nothing; any write or sync error fails the Writer for good.
 func (w *Writer) AppendGroup(recs []Record, sync bool) ([]RecordPos, error) {
+	w.waitFlush()
+	return w.appendGroup(recs, sync)
+}
+
+// appendGroup is AppendGroup without waiting for the groups
+// AppendGroupAsync queued: those run it, in order.
+func (w *Writer) appendGroup(recs []Record, sync bool) ([]RecordPos, error) {
 	w.mu.Lock()
 	if err := w.checkLocked(); err != nil {
 		w.mu.Unlock()
@@ -198,6 +206,7 @@ func (w *Writer) AppendGroup(recs []Record, sync bool) ([]RecordPos, error) {
 // current segment; earlier segments were synced when the log rolled past
 // them). It does nothing if nothing was written since the last sync.
 func (w *Writer) Sync() error {
+	w.waitFlush()
 	w.mu.Lock()
 	err := w.checkLocked()
 	unsynced := w.stats.UnsyncedBytes
@@ -218,6 +227,7 @@ func (w *Writer) Sync() error {
 // on the next sync, as ext4 with data=journal does, is caught here rather
 // than after the originals are gone. Any error fails the Writer.
 func (w *Writer) Confirm(from uint64) error {
+	w.waitFlush()
 	w.mu.Lock()
 	if err := w.checkLocked(); err != nil {
 		w.mu.Unlock()
@@ -247,10 +257,9 @@ func (w *Writer) Confirm(from uint64) error {
 // syncCurrent fdatasyncs the current segment and advances the durable
 // watermark that later groups will carry.
 func (w *Writer) syncCurrent() error {
-	w.waitFlush()
 	w.mu.Lock()
-	// The sync waited for may have failed: never sync again after that
-	// (the file system may have dropped the data and will now say yes).
+	// An earlier sync may have failed: never sync again after that (the
+	// file system may have dropped the data and will now say yes).
 	if err := w.checkLocked(); err != nil {
 		w.mu.Unlock()
 		return err
@@ -291,98 +300,9 @@ func (w *Writer) syncSegment(f vfs.File, id uint64, off int64) error {
 	return nil
 }
 
-// A Flush is a sync of the log that runs while the appending goroutine
-// goes on writing groups; see BeginSync.
-type Flush struct {
-	done chan struct{}
-	err  error
-	took time.Duration // how long the sync ran
-	run  func() error  // set when the sync is deferred until Wait
-	once sync.Once
-}
-
-// Took returns how long the sync ran, once Done is closed.
-func (f *Flush) Took() time.Duration { return f.took }
-
-// Wait waits for the sync and returns its result. It may be called more
-// than once, from any goroutine.
-func (f *Flush) Wait() error {
-	if f.run != nil {
-		f.once.Do(func() {
-			f.err = f.run()
-			close(f.done)
-		})
-	}
-	<-f.done
-	return f.err
-}
-
-// Done is closed when the sync has finished (never, for a deferred one,
-// until Wait runs it).
-func (f *Flush) Done() <-chan struct{} { return f.done }
-
-// BeginSync starts making every group written so far durable and returns
-// at once. The appending goroutine may go on writing groups with
-// AppendGroup(recs, false) while the sync runs; those are not covered
-// (their header promises only what was durable when they were written),
-// and the next BeginSync or Sync covers them. Every other call that syncs,
-// rolls to a new segment or closes waits for the sync first. A failed sync
-// fails the Writer, as Sync does.
-//
-// With deferred set the sync runs only when Wait is called: the same
-// order of events, deterministically, for tests that replay a run.
-func (w *Writer) BeginSync(deferred bool) *Flush {
-	w.waitFlush()
-	fl := &Flush{done: make(chan struct{})}
-	w.mu.Lock()
-	err := w.checkLocked()
-	f, id, off := w.cur, w.curID(), w.off
-	w.mu.Unlock()
-	if err != nil {
-		fl.err = err
-		close(fl.done)
-		return fl
-	}
-	run := func() error { return w.syncSegment(f, id, off) }
-	w.mu.Lock()
-	w.flush = fl
-	w.mu.Unlock()
-	if deferred {
-		fl.run = run
-		return fl
-	}
-	go func() {
-		start := time.Now()
-		fl.err = run()
-		fl.took = time.Since(start)
-		close(fl.done)
-	}()
-	return fl
-}
-
-// waitFlush waits for the sync BeginSync started, if any; its result
-// reaches whoever waits on the Flush (a failure has failed the Writer).
-func (w *Writer) waitFlush() {
-	w.mu.Lock()
-	fl := w.flush
-	w.mu.Unlock()
-	if fl == nil {
-		return
-	}
-	fl.Wait()
-	w.mu.Lock()
-	if w.flush == fl {
-		w.flush = nil
-	}
-	w.mu.Unlock()
-}
-
 // roll makes the current segment durable, then creates the next one, big
 // enough for a group of extent bytes, and makes it current.
 func (w *Writer) roll(extent int64) error {
-	// The old segment is closed below: a sync still running on it must
-	// finish first.
-	w.waitFlush()
 	w.mu.Lock()
 	// A failed sync waited for fails the roll: no segment may follow one
 	// whose groups are not known durable.
@@ -682,6 +602,7 @@ func (r *Removal) Len() int { return len(r.ids) }
 // running concurrently may fail. The current segment cannot be detached:
 // id may be at most the current segment's id.
 func (w *Writer) DetachSegmentsBefore(id uint64) (*Removal, error) {
+	w.waitFlush()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.checkLocked(); err != nil {
@@ -741,7 +662,7 @@ func (r *Removal) Run() error {
 // Close closes the log's files. It does not sync: the engine syncs first
 // when it should. Later calls return ErrClosed.
 func (w *Writer) Close() error {
-	w.waitFlush()
+	w.stopIO()
 	w.closeSpare()
 	w.mu.Lock()
 	defer w.mu.Unlock()
