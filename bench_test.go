@@ -193,8 +193,12 @@ func (l latencies) report(b *testing.B) {
 //   - append-direct: O_DIRECT writes that extend the file, so each
 //     fdatasync also commits the new size (a journal commit on ext4).
 //   - prealloc-direct: O_DIRECT writes into space reserved with
-//     Preallocate, as the log writes its segments; on ext4 the first write
-//     to a block converts an unwritten extent, which is also journalled.
+//     Preallocate, as the log writes a dataspace's first segment; on ext4
+//     the first write to a block converts an unwritten extent, which is
+//     also journalled.
+//   - zeroed-direct: O_DIRECT writes into space already written with
+//     zeros and synced, as the log writes every later segment
+//     (internal/wal/spare.go): the fdatasync flushes data only.
 //   - append-buffered: what `holdfast probe` measures (page cache, then
 //     fdatasync).
 func BenchmarkFdatasync4KiB(b *testing.B) {
@@ -202,10 +206,12 @@ func BenchmarkFdatasync4KiB(b *testing.B) {
 		name     string
 		flag     int
 		prealloc bool
+		zeroed   bool
 	}{
-		{"append-direct", vfs.ODirect, false},
-		{"prealloc-direct", vfs.ODirect, true},
-		{"append-buffered", 0, false},
+		{"append-direct", vfs.ODirect, false, false},
+		{"prealloc-direct", vfs.ODirect, true, false},
+		{"zeroed-direct", vfs.ODirect, true, true},
+		{"append-buffered", 0, false, false},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -219,6 +225,14 @@ func BenchmarkFdatasync4KiB(b *testing.B) {
 			if c.prealloc {
 				if err := f.Preallocate(0, int64(b.N)*vfs.PageSizeBytes); err != nil {
 					b.Fatal(err)
+				}
+				if c.zeroed {
+					zeros := vfs.AlignedBuffer(vfs.PageSizeBytes)
+					for i := range b.N {
+						if _, err := f.WriteAt(zeros, int64(i)*vfs.PageSizeBytes); err != nil {
+							b.Fatal(err)
+						}
+					}
 				}
 				if err := f.Sync(); err != nil {
 					b.Fatal(err)
