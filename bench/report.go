@@ -335,7 +335,7 @@ func writeReport(res results, out, report string) error {
 
 	if s.has("limit-fsync") {
 		w("### Physical limit\n\n| variant | p50 µs | p99 µs | p99.9 µs | appends/s |\n|---|---|---|---|---|\n")
-		for _, v := range []string{"append-buffered", "append-direct", "prealloc-direct"} {
+		for _, v := range limitVariants {
 			k := gkey{Kind: "limit-fsync", Engine: v, Clients: 1}
 			w("| 4 KiB + fdatasync, %s | %s | %s | %s | %s |\n", v, cell(s.get(k, func(r record) float64 { return r.P50us }), 1),
 				cell(s.get(k, func(r record) float64 { return r.P99us }), 1), cell(s.get(k, func(r record) float64 { return r.P999us }), 1),

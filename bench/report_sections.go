@@ -394,10 +394,10 @@ func writeLosses(md *bytes.Buffer, s *summary) {
 		"where a cause was not verified in this run, it says so.\n\n")
 	why := map[string]string{
 		"put": "At one writer every engine pays one sync per Put; holdfast writes each group to its log with O_DIRECT in whole 4 KiB pages and then calls fdatasync, " +
-			"so its floor is the append-direct or prealloc-direct latency of the physical limit, and an engine whose sync is cheaper on this file system can be ahead. " +
+			"so its floor is the zeroed-direct latency of the physical limit (prealloc-direct in a dataspace's first segment), and an engine whose sync is cheaper on this file system can be ahead. " +
 			"With many writers the figure depends on how many Puts share one sync (group commit) and, once the disk is no longer the bottleneck, on CPU per Put: " +
 			"on 2 cores the load generator, GC and the engine share the CPU (compare the CPU µs/op column). The causes known from holdfast's own profiles are listed " +
-			"in the engine benchmarks below: with 64 writers groups hold about 28 of them (two groups are in flight, one syncing, one written behind it), 7 allocations per Put, the index update and the O_DIRECT write on the writer goroutine; this run did not profile.",
+			"in the engine benchmarks below: with 64 writers groups hold about 18 of them (two groups are in flight: one being written and synced on the log's I/O goroutine, one queued behind it), a group's O_DIRECT write and fdatasync run one after the other on this device, and the O_DIRECT write costs about 28 µs of CPU on this VM; this run did not profile.",
 		"put-lat": "Tail latency of durable writes follows the disk's fdatasync tail (see the physical limit's p99) and the machine's load. For holdfast, a running compaction raises the p99 of Puts (BenchmarkPutDuringCompaction, engine benchmarks below: 1.25–3.0× the idle figure in medians of six or seven rounds as the disk varied, mostly the Puts that share a commit group with a relocation chunk); whether an automatic one ran here was not checked.",
 		"put-bytes": "`/proc/self/io` counts a whole page each time a clean page is dirtied, and direct I/O by its size, so every engine that syncs after a small write is charged about 4 KiB per sync; " +
 			"bytes per Put then depend on how many Puts share a sync and on what else each commit writes (bbolt's B+tree and meta pages, SQLite's page-sized WAL frames, holdfast's 4 KiB-aligned O_DIRECT group writes).",
