@@ -527,13 +527,35 @@ func BenchmarkOpen(b *testing.B) {
 	})
 }
 
+// stallsPerSecond counts the 10 ms windows, from start, in which at least
+// 10 Puts that began there took over 2 ms: most of the writers waited at
+// once, a stall of the whole pipeline rather than one slow Put.
+func stallsPerSecond(per []latencies, starts [][]time.Time, start time.Time, elapsed time.Duration) float64 {
+	slow := map[time.Duration]int{}
+	for g := range per {
+		for i, d := range per[g] {
+			if d > 2*time.Millisecond {
+				slow[starts[g][i].Sub(start)/(10*time.Millisecond)]++
+			}
+		}
+	}
+	n := 0
+	for _, c := range slow {
+		if c >= 10 {
+			n++
+		}
+	}
+	return float64(n) / elapsed.Seconds()
+}
+
 // BenchmarkPutDuringCompaction measures client Puts (16 goroutines, random
 // keys among 50,000) while one compaction relocates a log of 50,000 live
 // values written twice over, against the same Puts with no compaction: the
 // foreground cost of compaction. The compaction lasts only part of the
 // measurement (compaction-ms beside elapsed-ms), so during-p50-µs and
 // during-p99-µs are reported apart: the Puts that started and ended while
-// it ran (during-puts of them). The compactor hands the writer one chunk
+// it ran (during-puts of them); stalls/s counts stalls of most writers at
+// once (stallsPerSecond). The compactor hands the writer one chunk
 // of values at a time, which rides in a commit group with the client Puts.
 func BenchmarkPutDuringCompaction(b *testing.B) {
 	const keys, goroutines = 50_000, 16
@@ -605,6 +627,9 @@ func BenchmarkPutDuringCompaction(b *testing.B) {
 			b.StopTimer()
 			close(stop)
 			<-done
+			if b.N >= 1000 {
+				b.ReportMetric(stallsPerSecond(per, starts, start, elapsed), "stalls/s")
+			}
 			// The Puts that ran wholly while the compaction did.
 			var during latencies
 			for g := range per {
