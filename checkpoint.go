@@ -96,8 +96,10 @@ func encodeCheckpoint(c checkpointState) []byte {
 	// One pass for the exact size: a growing buffer would copy a large
 	// index's checkpoint several times over.
 	size := 8 + 4 + 8*5 + 4 + 4
+	var y yielder // it runs in the background: let the writer in
 	c.index.Scan(func(e *entry) bool {
 		size += 2 + len(e.key) + 8*4 + 4*4 + 1 + len(e.inline)
+		y.step()
 		return true
 	})
 	for _, d := range c.dedup {
@@ -130,6 +132,7 @@ func encodeCheckpoint(c checkpointState) []byte {
 		} else {
 			b = append(b, 0)
 		}
+		y.step()
 		return true
 	})
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(c.dedup)))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/holdfast-db/holdfast/internal/wal"
@@ -227,17 +226,19 @@ var errCompactionStopped = errors.New("compaction stopped")
 func (ds *Dataspace) compactor(job *compactJob, snap *keyIndex, ids []string) {
 	defer close(job.exited)
 	var below []*entry
+	var y yielder // the listing takes milliseconds of CPU: let the writer in
 	snap.Scan(func(e *entry) bool {
 		if e.pos.Segment < job.cut {
 			below = append(below, e)
 		}
+		y.step()
 		return true
 	})
 	// In log order, so that values written by one batch (one record) are
 	// read with one read of that record.
-	slices.SortFunc(below, func(a, b *entry) int {
+	sortYielding(below, func(a, b *entry) int {
 		return cmp.Or(cmp.Compare(a.pos.Segment, b.pos.Segment), cmp.Compare(a.pos.GroupOffset, b.pos.GroupOffset), cmp.Compare(a.pos.Logical, b.pos.Logical))
-	})
+	}, &y)
 	ds.db.log.Info("compaction started", "dataspace", ds.name, "cut_segment", job.cut,
 		"values_to_relocate", len(below), "log_bytes", job.stats.LogBytesBefore)
 	relocated := 0
