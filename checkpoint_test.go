@@ -109,10 +109,9 @@ func TestCheckpointOpenAndFallback(t *testing.T) {
 		put(ds, i)
 	}
 	// A crash: the checkpoint from the first close, and a tail after it.
-	if err := fsys.Crash(faultfs.CrashOptions{}); err != nil {
+	if err := fsys.PowerCut(faultfs.CrashOptions{}, func() { db.Close() }); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
 	db = openCkpt(t, fsys, logger)
 	check(db)
 	if strings.Contains(logs.String(), "replaying the whole log") {

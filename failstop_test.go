@@ -166,10 +166,9 @@ func TestConfirmSyncsCatchesLateSyncErrors(t *testing.T) {
 		}
 		// The file system lied: after a crash the acknowledged write is
 		// gone. This is what ConfirmSyncs prevents.
-		if err := fsys.Crash(faultfs.CrashOptions{}); err != nil {
+		if err := fsys.PowerCut(faultfs.CrashOptions{}, func() { db.Close() }); err != nil {
 			t.Fatal(err)
 		}
-		db.Close()
 		db, err = Open("/data", Options{FS: fsys, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)

@@ -221,7 +221,7 @@ func TestAPI(t *testing.T) {
 	if _, err := db.Dataspace("users"); !errors.Is(err, holdfast.ErrNoDataspace) {
 		t.Fatalf("dropped dataspace still there: %v", err)
 	}
-	if err := fsys.Crash(faultfs.CrashOptions{}); err != nil {
+	if err := fsys.PowerCut(faultfs.CrashOptions{}, func() { db.Close() }); err != nil {
 		t.Fatal(err)
 	}
 	db2 := openFS(t, fsys)
@@ -257,7 +257,7 @@ func TestAcknowledgedWritesSurviveCrash(t *testing.T) {
 			}
 			wg.Wait()
 			st := ds.Stats()
-			if err := fsys.Crash(faultfs.CrashOptions{}); err != nil {
+			if err := fsys.PowerCut(faultfs.CrashOptions{}, func() { db.Close() }); err != nil {
 				t.Fatal(err)
 			}
 			db = openFS(t, fsys)

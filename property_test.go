@@ -838,12 +838,11 @@ func (m *propMachine) crash(t *rapid.T) {
 		TearOne:             rapid.Bool().Draw(t, "tear_one"),
 		DirOps:              rapid.SampledFrom([]faultfs.DirOps{faultfs.DropDirOps, faultfs.KeepDirOps, faultfs.RandomDirOps}).Draw(t, "dir_ops"),
 	}
-	if err := m.fsys.Crash(opts); err != nil {
-		t.Fatalf("Crash: %v", err)
+	// The old process is dead: every operation of its goroutines fails
+	// until it is closed.
+	if err := m.fsys.PowerCut(opts, func() { m.db.Close() }); err != nil {
+		t.Fatalf("PowerCut: %v", err)
 	}
-	// The old process is dead: its handles all fail with ErrCrashed.
-	// Closing it only stops its goroutines.
-	m.db.Close()
 	m.db = nil
 	m.open(t)
 }

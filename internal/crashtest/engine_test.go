@@ -36,10 +36,9 @@ func failNth(t *testing.T, glob string, n int, kinds ...faultfs.OpKind) faultfs.
 func restart(t *testing.T, fsys *faultfs.FS, db *holdfast.DB) *holdfast.DB {
 	t.Helper()
 	fsys.SetInjector(nil)
-	if err := fsys.Crash(faultfs.CrashOptions{}); err != nil {
+	if err := fsys.PowerCut(faultfs.CrashOptions{}, func() { db.Close() }); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
 	return openTestDB(t, fsys)
 }
 

@@ -320,7 +320,7 @@ func TestPipeline(t *testing.T) {
 	// The pipelined SETs were durable when acknowledged: a power cut
 	// now, with the engine still open, loses none of them.
 	ts.srv.Close()
-	if err := ts.fs.Crash(faultfs.CrashOptions{}); err != nil {
+	if err := ts.fs.PowerCut(faultfs.CrashOptions{}, func() { ts.db.Close() }); err != nil {
 		t.Fatal(err)
 	}
 	db, err := holdfast.Open("/data", holdfast.Options{FS: ts.fs, Logger: quietLog})

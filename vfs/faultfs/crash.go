@@ -53,7 +53,10 @@ func (o CrashOptions) validate() error {
 // Crash simulates a power cut and a reboot: the visible state becomes the
 // durable state (plus whatever opts let survive). Every descriptor, open
 // directory and lock from before the crash is dead: their operations fail
-// with ErrCrashed. The file system is usable at once.
+// with ErrCrashed. The file system is usable at once — also by whatever
+// still runs from before the crash: operations by name (create, rename,
+// remove) from its goroutines succeed on the new state. A test whose user
+// of the file system is still open wants PowerCut.
 func (fsys *FS) Crash(opts CrashOptions) error {
 	if err := opts.validate(); err != nil {
 		return err
@@ -63,6 +66,20 @@ func (fsys *FS) Crash(opts CrashOptions) error {
 	fsys.crashLocked(opts)
 	fsys.down = false
 	return fsys.applyStore()
+}
+
+// PowerCut is Crash for a test that still holds the file system's user
+// open (a database, say): the file system crashes and stays down while
+// stop runs, so every operation of the old user fails as a dead process's
+// would (stop closes it and waits for its goroutines), then it comes back
+// holding the crash state.
+func (fsys *FS) PowerCut(opts CrashOptions, stop func()) error {
+	if err := fsys.CrashStop(opts); err != nil {
+		return err
+	}
+	stop()
+	fsys.Restart()
+	return nil
 }
 
 // CrashStop is Crash that leaves the file system stopped, as an injected
