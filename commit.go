@@ -393,10 +393,19 @@ func (ds *Dataspace) run() {
 			continue
 		}
 		reqs := ds.reqs
+		var paused <-chan struct{}
+		if ds.compacting != nil {
+			// Taken before the check: a pause after it closes it.
+			paused = ds.db.quiesce.pausedSignal()
+		}
 		if ds.compactionStalls() {
 			reqs = nil
+		} else {
+			paused = nil
 		}
 		select {
+		case <-paused:
+			// Compaction is paused: client writes no longer wait for it.
 		case r := <-ds.relocs:
 			ok = ds.enqueue(r)
 		case r := <-reqs:

@@ -28,6 +28,7 @@ func (ds *Dataspace) View(ctx context.Context) (*View, error) {
 	q := &ds.db.quiesce
 	q.mu.Lock()
 	q.views++
+	q.signalPausedLocked()
 	q.mu.Unlock()
 	// Wait out a compaction step already running: it may be removing
 	// segments.

@@ -131,9 +131,12 @@ type quiesceState struct {
 	writeWait time.Duration // while held
 	resumed   chan struct{} // closed when the gate opens again
 	drained   chan struct{} // closed when inflight reaches 0 while held
-	active    *QuiesceInfo  // the durable quiesce, nil when not quiesced
-	timer     *time.Timer
-	frozen    io.Closer
+	// maintPaused is closed (and forgotten) when compaction is paused,
+	// by a quiesce or a View: see pausedSignal.
+	maintPaused chan struct{}
+	active      *QuiesceInfo // the durable quiesce, nil when not quiesced
+	timer       *time.Timer
+	frozen      io.Closer
 
 	// op serializes Quiesce and Resume.
 	op sync.Mutex
@@ -199,6 +202,28 @@ func (q *quiesceState) tryEnter() bool {
 	return true
 }
 
+// pausedSignal returns a channel closed the next time compaction is
+// paused (a quiesce begins or a View opens). A writer that holds client
+// writes back for a running compaction (compactionStalls) waits on it
+// too: once the compaction is paused it would otherwise wait for a
+// compaction that waits for the quiesce, which waits for those writes.
+func (q *quiesceState) pausedSignal() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.maintPaused == nil {
+		q.maintPaused = make(chan struct{})
+	}
+	return q.maintPaused
+}
+
+// signalPausedLocked wakes whoever waits on pausedSignal; q.mu is held.
+func (q *quiesceState) signalPausedLocked() {
+	if q.maintPaused != nil {
+		close(q.maintPaused)
+		q.maintPaused = nil
+	}
+}
+
 // pausesMaint says whether tryEnter would refuse: a quiesce or a View
 // holds compaction.
 func (q *quiesceState) pausesMaint() bool {
@@ -261,6 +286,7 @@ func (q *quiesceState) hold(writeWait time.Duration) <-chan struct{} {
 	}
 	q.held, q.writeWait = true, writeWait
 	q.resumed = make(chan struct{})
+	q.signalPausedLocked()
 	drained := make(chan struct{})
 	if q.inflight == 0 {
 		close(drained)
