@@ -1124,8 +1124,9 @@ type Stats struct {
 	Groups  int64 // commit groups written
 	Records int64 // writes in them
 	Syncs   int64 // interval-policy syncs
-	// Overlapped counts groups written while the previous group's sync
-	// was still running (the commit pipeline at work).
+	// Overlapped counts groups planned and queued while the previous
+	// group was still being written and synced (the commit pipeline at
+	// work).
 	Overlapped int64
 	Log        wal.Stats
 	Sync       string
