@@ -323,6 +323,9 @@ func BenchmarkPut(b *testing.B) {
 			if groups := after.Groups - before.Groups; groups > 0 {
 				b.ReportMetric(float64(after.Records-before.Records)/float64(groups), "puts/group")
 			}
+			if writes := after.Log.Groups - before.Log.Groups; writes > 0 {
+				b.ReportMetric(float64(after.Records-before.Records)/float64(writes), "puts/write")
+			}
 			if !after.Log.DirectIO {
 				b.Log("O_DIRECT refused: measured buffered writes")
 			}

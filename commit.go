@@ -299,16 +299,19 @@ var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}
 
 // run is the dataspace's writer goroutine.
 //
-// Under the sync policy "always" it is a two-stage pipeline: while one
-// group is written and synced (on the log's I/O goroutine), the writer
-// plans and encodes the next group, against the index plus an overlay of
-// the groups not yet published, and queues it to be written as soon as
-// the first is durable. A group is published and its waiters released
-// only once its own sync has succeeded, in log order, so nothing is
-// visible before it is durable (I1, I2); a reply that depends on an
-// unpublished group (a failed condition, say) waits for that group too.
-// Maintenance (compaction, checkpoints, interval syncs, shutdown) runs
-// only when the pipeline is empty.
+// Under the sync policy "always" it is a pipeline: while one group is
+// written and synced (on the log's I/O goroutine), the writer plans and
+// encodes the groups that arrive meanwhile, against the index plus an
+// overlay of the groups not yet published, and queues them; the log
+// writes the groups waiting for it together, with one write and one
+// fdatasync, as soon as the one before is durable. A group is published
+// and its waiters released only once its own sync has succeeded, in log
+// order, so nothing is visible before it is durable (I1, I2); a reply
+// that depends on an unpublished group (a failed condition, say) waits
+// for that group too. At most maxInflight groups are unpublished; then
+// new requests wait in the queue and form a larger group. Maintenance
+// (compaction, checkpoints, interval syncs, shutdown) runs only when the
+// pipeline is empty.
 func (ds *Dataspace) run() {
 	defer close(ds.done)
 	defer func() {
@@ -346,12 +349,13 @@ func (ds *Dataspace) run() {
 	deferred := ds.db.opts.SerialMaintenance
 	for {
 		ok := true
-		if g := ds.syncing; g != nil {
-			// A sync is running. Write the next group meanwhile, unless
-			// one already waits, maintenance wants the pipeline empty, or
-			// Close is draining it.
+		if len(ds.inflight) > 0 {
+			// A sync is running. Plan and queue the next groups
+			// meanwhile, unless enough wait, maintenance wants the
+			// pipeline empty, or Close is draining it.
+			g := ds.inflight[0]
 			var reqs, relocs chan *request
-			if ds.written == nil && !ds.checkpointDue() && ds.finishing == nil && !ds.quitting() {
+			if len(ds.inflight) < maxInflight && !ds.checkpointDue() && ds.finishing == nil && !ds.quitting() {
 				reqs, relocs = ds.reqs, ds.relocs
 				if ds.compactionStalls() {
 					reqs = nil
@@ -465,6 +469,9 @@ type pendingKey struct {
 	known  bool // value is set (false: read it from the index when needed)
 }
 
+// maxInflight bounds the groups queued to the log and not yet published.
+const maxInflight = 8
+
 // group is one commit group on its way through the pipeline: planned,
 // written to the log, then synced, published and answered.
 type group struct {
@@ -476,9 +483,14 @@ type group struct {
 	start     time.Time
 	written   time.Duration // planning and encoding it (and writing it, under an interval policy)
 	syncStart time.Time
-	walRecs   []wal.Record // its encoded records, until its write (ds.encBufs[ov])
-	flush     *wal.Flush   // its write and sync, once queued to the log
-	ov        int          // its overlay: ds.overlays[ov] (see unpublished)
+	enc       encoding   // its encoded records, until its write and sync
+	flush     *wal.Flush // its write and sync, once queued to the log
+}
+
+// encoding is a group's encoded records and the buffer that holds them.
+type encoding struct {
+	recs []wal.Record
+	buf  []byte
 }
 
 // planned is one request of a group and its answer.
@@ -497,8 +509,7 @@ func (ds *Dataspace) enqueue(r *request) bool {
 	if !ok {
 		return false
 	}
-	switch {
-	case ds.opts.Sync.Interval > 0 || (ds.syncing == nil && g.recs == 0):
+	if ds.opts.Sync.Interval > 0 || (len(ds.inflight) == 0 && g.recs == 0) {
 		// Under an interval policy a write is acknowledged once written
 		// (the interval sync makes it durable); a group with nothing to
 		// write has nothing unpublished to wait for.
@@ -507,48 +518,43 @@ func (ds *Dataspace) enqueue(r *request) bool {
 		}
 		ds.maintain()
 		return true
-	case ds.syncing == nil:
-		ds.startIO(g)
-		ds.syncing = g
-		return true
-	default:
-		// Queued behind the group in flight: the log writes it as soon
-		// as that one is durable.
-		ds.written = g
-		if g.recs > 0 {
-			ds.startIO(g)
-		}
-		ds.stats.overlapped.Add(1)
-		return true
 	}
+	if len(ds.inflight) > 0 {
+		// Queued behind the groups in flight: the log writes it as soon
+		// as they are durable. One with nothing to write waits only for
+		// them to be published.
+		ds.stats.overlapped.Add(1)
+	}
+	if g.recs > 0 {
+		ds.startIO(g)
+	}
+	ds.inflight = append(ds.inflight, g)
+	ds.deepest = max(ds.deepest, len(ds.inflight))
+	return true
 }
 
 // encBufKeepBytes bounds the encoding buffer the writer keeps between
 // groups; a larger group's buffer is left to the garbage collector.
 const encBufKeepBytes = 1 << 20
 
-// advance finishes the group whose write and sync ran; the next one's
-// were queued behind it, so the device works on them while the writer
-// updates the index and answers, and publication stays in log order
-// because the next group is published only after this one.
+// advance finishes the oldest group, whose write and sync ran; the next
+// ones were queued behind it, so the device works on them while the
+// writer updates the index and answers, and publication stays in log
+// order because each group is published only after the ones before. The
+// groups behind it with nothing to write are finished too: they waited
+// only for it. The oldest group left is always one with a write.
 func (ds *Dataspace) advance() bool {
-	g := ds.syncing
-	ds.syncing = nil
-	if w := ds.written; w != nil && w.recs > 0 && g.flush.Wait() == nil {
-		ds.written = nil
-		ds.syncing = w
-	}
-	if !ds.finish(g) {
-		return false
-	}
-	if w := ds.written; w != nil {
-		// Nothing to write: it waited only for g to be published.
-		ds.written = nil
-		if !ds.finish(w) {
+	for first := true; len(ds.inflight) > 0 && (first || ds.inflight[0].flush == nil); first = false {
+		g := ds.inflight[0]
+		n := copy(ds.inflight, ds.inflight[1:])
+		ds.inflight[n] = nil
+		ds.inflight = ds.inflight[:n]
+		if !ds.finish(g) {
 			return false
 		}
 	}
-	if ds.syncing == nil {
+	if len(ds.inflight) == 0 {
+		ds.resetOverlay()
 		ds.maintain()
 	}
 	return true
@@ -576,7 +582,7 @@ func (ds *Dataspace) quitting() bool {
 // the groups queued before.
 func (ds *Dataspace) startIO(g *group) {
 	g.syncStart = time.Now()
-	g.flush = ds.log.AppendGroupAsync(g.walRecs, ds.db.opts.SerialMaintenance)
+	g.flush = ds.log.AppendGroupAsync(g.enc.recs, ds.db.opts.SerialMaintenance)
 }
 
 // prepare plans a group against the index and the unpublished groups,
@@ -588,9 +594,6 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 	g := &group{plans: make([]planned, len(reqs)), start: time.Now()}
 	for i, r := range reqs {
 		g.plans[i].r = r
-	}
-	if ds.syncing != nil {
-		g.ov = 1 - ds.syncing.ov
 	}
 	if err := ds.err(); err != nil {
 		// Stopped by a reader that found damage: write nothing more.
@@ -616,9 +619,9 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		var write bool
 		var rep reply
 		if r.reloc != nil {
-			payload, write, rep = ds.planRelocation(r.reloc, g.ov)
+			payload, write, rep = ds.planRelocation(r.reloc)
 		} else {
-			payload, write, rep = ds.plan(r, g.ov)
+			payload, write, rep = ds.plan(r)
 		}
 		if rep.err != nil || !write {
 			pl.rep = rep
@@ -641,7 +644,7 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		for j := range pl.payload.ops {
 			o := &pl.payload.ops[j]
 			o.str = string(o.key)
-			ds.overlays[g.ov][o.str] = pendingKey{exists: o.kind == opPut, seq: rep.seq, value: o.value, known: true}
+			ds.overlay[o.str] = pendingKey{exists: o.kind == opPut, seq: rep.seq, value: o.value, known: true}
 		}
 	}
 	g.recs = int(next - first)
@@ -650,9 +653,13 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 	}
 	g.lastSeq = next - 1
 	// One buffer holds the group's encoded records, until the log has
-	// written them; the writer reuses it for a later group with the same
-	// overlay, which is planned only once this one is published.
-	recs, buf := ds.encRecs[g.ov][:0], ds.encBufs[g.ov][:0]
+	// written them; finish gives it back for a later group.
+	var recs []wal.Record
+	var buf []byte
+	if n := len(ds.encFree); n > 0 {
+		recs, buf = ds.encFree[n-1].recs, ds.encFree[n-1].buf
+		ds.encFree = ds.encFree[:n-1]
+	}
 	if cap(buf) < size {
 		buf = make([]byte, 0, size)
 	}
@@ -663,17 +670,14 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 			recs = append(recs, wal.Record{Seq: pl.rep.seq, Payload: buf[start:len(buf):len(buf)]})
 		}
 	}
-	if cap(buf) <= encBufKeepBytes {
-		ds.encRecs[g.ov], ds.encBufs[g.ov] = recs[:0], buf[:0]
-	}
+	g.enc = encoding{recs: recs, buf: buf}
 	g.bytes = int64(size)
 	if ds.opts.Sync.Interval == 0 {
-		g.walRecs = recs
 		g.written = time.Since(g.start)
 		return g, true
 	}
 	positions, err := ds.log.AppendGroup(recs, false)
-	clear(recs) // drop the references to buf
+	ds.recycle(g)
 	if err != nil {
 		// The group may or may not be on the device: its writers learn
 		// that the outcome is unknown; the dataspace stops (I3, I5).
@@ -689,8 +693,8 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 // and past the groups queued to it and not yet written.
 func (ds *Dataspace) nextSeq() uint64 {
 	next := ds.log.Position().NextSeq
-	for _, g := range [...]*group{ds.syncing, ds.written} {
-		if g != nil && g.lastSeq >= next {
+	for _, g := range ds.inflight {
+		if g.lastSeq >= next {
 			next = g.lastSeq + 1
 		}
 	}
@@ -706,7 +710,8 @@ func (ds *Dataspace) finish(g *group) bool {
 			ds.answer(g, ds.failStop(fmt.Errorf("log write and sync: %w", err)))
 			return false
 		}
-		g.positions, g.walRecs = g.flush.Positions(), nil
+		g.positions = g.flush.Positions()
+		ds.recycle(g)
 	}
 	if g.recs > 0 {
 		ds.stats.observeGroup(g.recs, time.Since(g.start))
@@ -736,6 +741,7 @@ func (ds *Dataspace) finish(g *group) bool {
 		pl := &g.plans[i]
 		if pl.write {
 			ds.forget(pl)
+			ds.unlay(pl)
 		}
 		if pl.dupOf != nil {
 			pl.rep = pl.dupOf.rep
@@ -743,8 +749,18 @@ func (ds *Dataspace) finish(g *group) bool {
 		}
 		pl.r.reply <- pl.rep
 	}
-	ds.dropOverlay(g.ov)
 	return true
+}
+
+// recycle keeps a written group's encoding buffer for a later group; a
+// large one is left to the garbage collector.
+func (ds *Dataspace) recycle(g *group) {
+	e := g.enc
+	g.enc = encoding{}
+	clear(e.recs) // drop the references to buf
+	if e.buf != nil && cap(e.buf) <= encBufKeepBytes && len(ds.encFree) <= maxInflight {
+		ds.encFree = append(ds.encFree, encoding{recs: e.recs[:0], buf: e.buf[:0]})
+	}
 }
 
 // forget drops a published write from the unpublished request ids; the
@@ -755,30 +771,39 @@ func (ds *Dataspace) forget(pl *planned) {
 	}
 }
 
-// unpublished returns key's state as of the unpublished groups: the group
-// being planned (its overlay own), then the group whose sync runs. There
-// are at most two unpublished groups, each with an overlay of its own, so
-// a published group's overlay is emptied at once, never key by key.
-func (ds *Dataspace) unpublished(own int, key string) (pendingKey, bool) {
-	if p, ok := ds.overlays[own][key]; ok {
-		return p, true
-	}
-	if g := ds.syncing; g != nil && g.ov != own {
-		if p, ok := ds.overlays[g.ov][key]; ok {
-			return p, true
-		}
-	}
-	return pendingKey{}, false
+// unpublished returns key's state as of the unpublished groups (the one
+// being planned included): the overlay holds, for every key they write,
+// the last write planned.
+func (ds *Dataspace) unpublished(key string) (pendingKey, bool) {
+	p, ok := ds.overlay[key]
+	return p, ok
 }
 
-// dropOverlay empties the overlay of a group that is published or
-// answered; a large one is replaced, since clearing costs its capacity.
-func (ds *Dataspace) dropOverlay(i int) {
-	if len(ds.overlays[i]) > 4096 {
-		ds.overlays[i] = make(map[string]pendingKey)
-	} else {
-		clear(ds.overlays[i])
+// unlay removes a published write from the overlay, unless a later
+// unpublished write to the same key replaced it there. A relocation's
+// ops were never laid.
+func (ds *Dataspace) unlay(pl *planned) {
+	if pl.payload.relocated {
+		return
 	}
+	ds.overlayHigh = max(ds.overlayHigh, len(ds.overlay))
+	for j := range pl.payload.ops {
+		o := &pl.payload.ops[j]
+		if p, ok := ds.overlay[o.str]; ok && p.seq == pl.rep.seq {
+			delete(ds.overlay, o.str)
+		}
+	}
+}
+
+// resetOverlay empties the overlay once nothing is unpublished; one that
+// grew large is replaced, since a map keeps its capacity.
+func (ds *Dataspace) resetOverlay() {
+	if ds.overlayHigh > 4096 {
+		ds.overlay = make(map[string]pendingKey)
+	} else {
+		clear(ds.overlay)
+	}
+	ds.overlayHigh = 0
 }
 
 // answer fails every request of g: one that was written (or waits on one
@@ -803,18 +828,14 @@ func (ds *Dataspace) abandon() {
 	if cause == nil {
 		cause = dsError(ds.name, ErrClosed)
 	}
-	for _, g := range []*group{ds.syncing, ds.written} {
-		if g == nil {
-			continue
-		}
+	for _, g := range ds.inflight {
 		if g.flush != nil {
 			g.flush.Wait()
 		}
 		ds.answer(g, cause)
 	}
-	ds.syncing, ds.written = nil, nil
-	ds.dropOverlay(0)
-	ds.dropOverlay(1)
+	ds.inflight = nil
+	ds.resetOverlay()
 	clear(ds.inflightIDs)
 }
 
@@ -827,9 +848,9 @@ func (ds *Dataspace) checkpointDue() bool {
 // plan checks a request's condition against the current state and builds
 // its record payload; write is false for a no-op (deleting a missing key)
 // and for a failed condition.
-func (ds *Dataspace) plan(r *request, own int) (_ recordPayload, write bool, _ reply) {
+func (ds *Dataspace) plan(r *request) (_ recordPayload, write bool, _ reply) {
 	if r.cond.kind != condNone || r.incr || (len(r.ops) == 1 && r.ops[0].kind == opDelete) {
-		cur, err := ds.current(r.ops[0].key, own, r.incr)
+		cur, err := ds.current(r.ops[0].key, r.incr)
 		if err != nil {
 			return recordPayload{}, false, reply{err: err}
 		}
@@ -879,8 +900,8 @@ func (ds *Dataspace) plan(r *request, own int) (_ recordPayload, write bool, _ r
 
 // current returns key's state including the group's planned writes. With
 // needValue it also reads the value (for increments).
-func (ds *Dataspace) current(key []byte, own int, needValue bool) (pendingKey, error) {
-	if p, ok := ds.unpublished(own, string(key)); ok {
+func (ds *Dataspace) current(key []byte, needValue bool) (pendingKey, error) {
+	if p, ok := ds.unpublished(string(key)); ok {
 		return p, nil
 	}
 	// Only the writer goroutine changes the index, so reading it without

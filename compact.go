@@ -387,12 +387,12 @@ func (ds *Dataspace) compactorFailed(job *compactJob, err error) {
 // (a write planned after this one wins anyway, being later in the log).
 // A value overwritten or deleted since the compactor read it is dropped,
 // so a relocated record never brings an old value back.
-func (ds *Dataspace) planRelocation(rl *relocation, own int) (recordPayload, bool, reply) {
+func (ds *Dataspace) planRelocation(rl *relocation) (recordPayload, bool, reply) {
 	// rl is this request's own: its ops are filtered in place.
 	p := recordPayload{relocated: true, ops: rl.ops[:0]}
 	for i, e := range rl.entries {
 		// e.replaced: published since the compactor read it.
-		if _, ok := ds.unpublished(own, e.key); ok || e.replaced {
+		if _, ok := ds.unpublished(e.key); ok || e.replaced {
 			continue
 		}
 		p.ops = append(p.ops, rl.ops[i])

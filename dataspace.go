@@ -63,14 +63,15 @@ type Dataspace struct {
 	verifyErr error
 
 	// The write pipeline, owned by the writer goroutine (see run):
-	// syncing is the group whose sync runs, written the next group,
-	// already in the log; overlay and inflightIDs hold their effects
-	// until they are published.
-	syncing, written *group
-	overlays         [2]map[string]pendingKey // see unpublished
-	encRecs          [2][]wal.Record          // reused by prepare, one per overlay
-	encBufs          [2][]byte                // reused by prepare, one per overlay
-	inflightIDs      map[string]*planned
+	// inflight holds the groups queued to the log and not yet published,
+	// oldest first; overlay and inflightIDs hold their effects until they
+	// are published.
+	inflight    []*group
+	deepest     int // the most groups inflight held at once (for tests)
+	overlay     map[string]pendingKey // see unpublished
+	overlayHigh int                   // overlay's largest size since it was made
+	encFree     []encoding            // encoding buffers for prepare to reuse
+	inflightIDs map[string]*planned
 
 	// cacheID identifies this instance in the value cache; a reopened
 	// dataspace gets a new one.
@@ -143,7 +144,7 @@ func openDataspace(db *DB, name string) *Dataspace {
 		dedup:       newDedupTable(db.opts.RequestIDWindow),
 		reqs:        make(chan *request, requestQueueLen),
 		cacheID:     db.spaceIDs.Add(1),
-		overlays:    [2]map[string]pendingKey{make(map[string]pendingKey), make(map[string]pendingKey)},
+		overlay:     make(map[string]pendingKey),
 		inflightIDs: make(map[string]*planned),
 		compactReqs: make(chan *compactJob),
 		relocs:      make(chan *request),

@@ -122,6 +122,28 @@ func TestPipelineConditionsStayLinearizable(t *testing.T) {
 	if s := ds.Stats(); s.Overlapped == 0 {
 		t.Fatalf("no group was written while another synced (stats %+v): the test did not exercise the pipeline", s)
 	}
+	checkDrainedPipeline(t, ds, 3)
+}
+
+// checkDrainedPipeline checks, on the writer goroutine, that at some point
+// at least depth groups were unpublished at once, and that with the
+// pipeline now empty nothing is left in the overlay or the in-flight
+// request ids (a key left there would shadow the index forever).
+func checkDrainedPipeline(t *testing.T, ds *Dataspace, depth int) {
+	t.Helper()
+	done := make(chan struct{})
+	var deepest, overlay, ids int
+	ds.tasks <- func() {
+		deepest, overlay, ids = ds.deepest, len(ds.overlay), len(ds.inflightIDs)
+		close(done)
+	}
+	<-done
+	if deepest < depth {
+		t.Errorf("at most %d groups were unpublished at once, want at least %d: the test did not fill the pipeline", deepest, depth)
+	}
+	if overlay != 0 || ids != 0 {
+		t.Errorf("pipeline drained, but %d keys remain in the overlay and %d request ids in flight", overlay, ids)
+	}
 }
 
 // A retry whose first attempt is still in an unpublished group is not
@@ -159,6 +181,7 @@ func TestPipelineRequestIDInFlight(t *testing.T) {
 	if err != nil || string(v.Data) != strconv.Itoa(ids) {
 		t.Fatalf("n = %q, %v; want %d (each request id applied once)", v.Data, err, ids)
 	}
+	checkDrainedPipeline(t, ds, 3)
 }
 
 // A failed sync with the next group already written: the writers of both

@@ -133,3 +133,84 @@ func syncDataOps(fsys *faultfs.FS) []faultfs.OpRecord {
 	}
 	return out
 }
+
+// Groups that wait while another's sync runs are written together, as one
+// group with one write and one fdatasync, up to CoalesceMaxBytes; each
+// Flush still gives its own records' positions, and a crash afterwards
+// keeps them all.
+func TestQueuedGroupsAreWrittenTogether(t *testing.T) {
+	fsys := faultfs.New(faultfs.Options{Seed: 8})
+	w := mustRecover(t, fsys, testDir, quietOpts(8<<20), Position{}).w
+	defer w.Close()
+	rng := rand.New(rand.NewPCG(9, 10))
+	first, _ := w.AppendGroup(makeGroup(rng, 1, 1, 100), true)
+	if len(first) != 1 {
+		t.Fatal("first group not written")
+	}
+	// Hold the next fdatasync until the other groups are queued.
+	entered, release := make(chan struct{}), make(chan struct{})
+	var held bool
+	fsys.SetInjector(faultfs.InjectorFunc(func(op faultfs.Op) error {
+		if op.Kind == faultfs.OpSyncData && !held {
+			held = true
+			close(entered)
+			<-release
+		}
+		return nil
+	}))
+	seq := uint64(2)
+	var groups [][]Record
+	var flushes []*Flush
+	queue := func(count, maxBytes int) {
+		recs := makeGroup(rng, seq, count, maxBytes)
+		seq += uint64(count)
+		groups = append(groups, recs)
+		flushes = append(flushes, w.AppendGroupAsync(recs, false))
+	}
+	queue(1, 100)
+	<-entered
+	before := w.Stats()
+	for range 10 {
+		queue(1+rng.IntN(3), 200) // together: one group
+	}
+	// Past CoalesceMaxBytes: the first closes a group, the second
+	// another.
+	big := func() {
+		recs := []Record{{Seq: seq, Payload: payload(seq, CoalesceMaxBytes*3/4)}}
+		seq++
+		groups = append(groups, recs)
+		flushes = append(flushes, w.AppendGroupAsync(recs, false))
+	}
+	big()
+	big()
+	close(release)
+	for i, fl := range flushes {
+		if err := fl.Wait(); err != nil {
+			t.Fatalf("group %d: %v", i, err)
+		}
+		pos := fl.Positions()
+		if len(pos) != len(groups[i]) {
+			t.Fatalf("group %d: %d positions for %d records", i, len(pos), len(groups[i]))
+		}
+		for j, p := range pos {
+			rec, err := w.ReadRecord(p)
+			if err != nil || rec.Seq != groups[i][j].Seq || string(rec.Payload) != string(groups[i][j].Payload) {
+				t.Fatalf("group %d record %d at %+v: seq %d, %v", i, j, p, rec.Seq, err)
+			}
+		}
+	}
+	// The held group, the ten small ones with the first big one, the
+	// second big one.
+	if got := w.Stats().Groups - before.Groups; got != 2 {
+		t.Fatalf("%d groups written after the held one, want 2 (ten small and a big one together, then the other big one)", got)
+	}
+	clone, err := fsys.CrashClone(faultfs.CrashOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mustRecover(t, clone, testDir, quietOpts(8<<20), Position{})
+	defer r.w.Close()
+	if len(r.recs) != int(seq-1) {
+		t.Fatalf("recovered %d records after a crash, want %d", len(r.recs), seq-1)
+	}
+}
