@@ -67,7 +67,7 @@ type Dataspace struct {
 	// oldest first; overlay and inflightIDs hold their effects until they
 	// are published.
 	inflight    []*group
-	deepest     int // the most groups inflight held at once (for tests)
+	deepest     int                   // the most groups inflight held at once (for tests)
 	overlay     map[string]pendingKey // see unpublished
 	overlayHigh int                   // overlay's largest size since it was made
 	encFree     []encoding            // encoding buffers for prepare to reuse
