@@ -148,6 +148,23 @@ func (c *valueCache) put(k cacheKey, key string, value []byte) {
 	}
 }
 
+// drop removes the value cached at version k, if any: a version
+// overwritten or deleted is not read again (but by a View, which reads
+// the log then), so it must not hold memory and push live values out.
+func (c *valueCache) drop(k cacheKey) {
+	if c == nil {
+		return
+	}
+	s := c.shard(k)
+	s.mu.Lock()
+	if it, ok := s.items[k]; ok {
+		s.unlink(it)
+		delete(s.items, k)
+		s.bytes -= int64(len(it.value)) + cacheEntryOverhead
+	}
+	s.mu.Unlock()
+}
+
 // stats returns the cache's size and its hit and miss counts.
 func (c *valueCache) stats() (bytes, entries, hits, misses int64) {
 	if c == nil {

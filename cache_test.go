@@ -217,13 +217,30 @@ func TestValueCacheFollowsOverwrites(t *testing.T) {
 	if n := segmentReads(fsys) - before; n != 0 {
 		t.Fatalf("reads of values just written went to the device %d times", n)
 	}
-	// Compaction moves the value; the moved copy is cached as well.
+	// Only the live version holds memory: an overwritten one is dropped.
+	cached := func(when string, want int64) {
+		t.Helper()
+		if _, entries, _, _ := db.cache.stats(); entries != want {
+			t.Fatalf("%s: %d values cached, want %d", when, entries, want)
+		}
+	}
+	cached("after 20 overwrites of one key", 1)
+	// Compaction moves the value, keeping its version: still cached.
 	if _, err := ds.Compact(ctx); err != nil {
 		t.Fatal(err)
 	}
+	before = segmentReads(fsys)
 	if v, err := ds.Get(ctx, []byte("k")); err != nil || !bytes.Equal(v.Data, big("19")) {
 		t.Fatalf("after compaction: %q, %v", v.Data, err)
 	}
+	if n := segmentReads(fsys) - before; n != 0 {
+		t.Fatalf("after compaction the value was read from the device %d times, not from the cache", n)
+	}
+	cached("after compaction", 1)
+	if _, _, err := ds.Delete(ctx, []byte("k")); err != nil {
+		t.Fatal(err)
+	}
+	cached("after deleting the key", 0)
 	if segmentReads(fsys) == 0 {
 		t.Fatal("the operation log recorded no segment reads at all: the counts above prove nothing")
 	}

@@ -350,8 +350,7 @@ func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 		}
 		if o.kind == opDelete {
 			if old, ok := ds.index.Delete(key); ok {
-				old.replaced = true
-				ds.keyBytes -= int64(len(old.key)) + int64(old.size)
+				ds.replaced(old, seq)
 			}
 			continue
 		}
@@ -368,8 +367,7 @@ func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 			e.isInl = true
 		}
 		if old, ok := ds.index.Set(e); ok {
-			old.replaced = true
-			ds.keyBytes -= int64(len(old.key)) + int64(old.size)
+			ds.replaced(old, version)
 		}
 		ds.keyBytes += int64(len(key)) + int64(len(o.value))
 	}
@@ -380,6 +378,17 @@ func (ds *Dataspace) apply(seq uint64, pos wal.RecordPos, p *recordPayload) {
 		ds.dedup.add(id.id, applied{seq: id.seq, segment: pos.Segment, hasInt: id.hasInt, intValue: id.intValue})
 	}
 	ds.lastSeq = seq
+}
+
+// replaced accounts for an index entry that a write at version replaced
+// or deleted. Its cached value goes, unless a relocation moved the same
+// version.
+func (ds *Dataspace) replaced(old *entry, version uint64) {
+	old.replaced = true
+	ds.keyBytes -= int64(len(old.key)) + int64(old.size)
+	if !old.isInl && old.seq != version {
+		ds.db.cache.drop(makeCacheKey(ds.cacheID, old.seq, old.key))
+	}
 }
 
 // Name returns the dataspace's name.
