@@ -537,6 +537,9 @@ func (ds *Dataspace) enqueue(r *request) bool {
 // groups; a larger group's buffer is left to the garbage collector.
 const encBufKeepBytes = 1 << 20
 
+// encBufMinBytes is the least an encoding buffer is made with.
+const encBufMinBytes = 16 << 10
+
 // advance finishes the oldest group, whose write and sync ran; the next
 // ones were queued behind it, so the device works on them while the
 // writer updates the index and answers, and publication stays in log
@@ -661,7 +664,8 @@ func (ds *Dataspace) prepare(reqs []*request) (*group, bool) {
 		ds.encFree = ds.encFree[:n-1]
 	}
 	if cap(buf) < size {
-		buf = make([]byte, 0, size)
+		// Room to spare, so that the buffer serves the next groups too.
+		buf = make([]byte, 0, max(size, encBufMinBytes, min(2*cap(buf), encBufKeepBytes)))
 	}
 	for i := range g.plans {
 		if pl := &g.plans[i]; pl.write {
