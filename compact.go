@@ -282,8 +282,19 @@ func (ds *Dataspace) compactor(job *compactJob, snap *keyIndex, ids []string) {
 	}
 	// The segments are out of the log; deleting their files (a directory
 	// sync each) takes milliseconds, which client writes need not wait
-	// for. The compaction ends once they are gone.
-	err := removal.Run()
+	// for. The compaction ends once they are gone. The deletions are
+	// spaced out, unless Close, a quiesce or a View waits for them.
+	hurry, removed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(hurry)
+		select {
+		case <-job.stop:
+		case <-ds.db.quiesce.pausedSignal():
+		case <-removed:
+		}
+	}()
+	err := removal.RunPaced(hurry)
+	close(removed)
 	ds.onWriter(job, func() { ds.completeCompaction(job, removal.Len(), err) })
 }
 

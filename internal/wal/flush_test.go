@@ -214,3 +214,49 @@ func TestQueuedGroupsAreWrittenTogether(t *testing.T) {
 		t.Fatalf("recovered %d records after a crash, want %d", len(r.recs), seq-1)
 	}
 }
+
+// RunPaced waits between deletions, twice as long as each took, and stops
+// waiting once hurry is closed; either way every detached file is gone and
+// the log reads on.
+func TestRunPacedSpacesDeletions(t *testing.T) {
+	const removeLatency = 5 * time.Millisecond
+	for _, hurried := range []bool{false, true} {
+		fsys := faultfs.New(faultfs.Options{Seed: 11, Latency: map[faultfs.OpKind]time.Duration{faultfs.OpRemove: removeLatency}})
+		w := mustRecover(t, fsys, testDir, quietOpts(64<<10), Position{}).w
+		rng := rand.New(rand.NewPCG(11, 12))
+		seq := uint64(1)
+		for len(w.Segments()) < 5 {
+			recs := makeGroup(rng, seq, 2, 8000)
+			if _, err := w.AppendGroup(recs, true); err != nil {
+				t.Fatal(err)
+			}
+			seq += uint64(len(recs))
+		}
+		segs := w.Segments()
+		r, err := w.DetachSegmentsBefore(segs[len(segs)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		hurry := make(chan struct{})
+		if hurried {
+			close(hurry)
+		}
+		start := time.Now()
+		if err := r.RunPaced(hurry); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		switch {
+		case hurried && r.paused != 0:
+			t.Errorf("hurried: paused %v between deletions", r.paused)
+		case !hurried && took < time.Duration(r.Len())*removeLatency+time.Duration(r.Len()-1)*2*removeLatency:
+			t.Errorf("paced: %d deletions of %v each took %v: no pause of twice that between them", r.Len(), removeLatency, took)
+		}
+		for _, s := range segs[:len(segs)-1] {
+			if _, err := fsys.Stat(w.segPath(s)); err == nil {
+				t.Errorf("hurried=%v: %s still exists", hurried, w.segPath(s))
+			}
+		}
+		w.Close()
+	}
+}
