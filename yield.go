@@ -1,8 +1,8 @@
 package holdfast
 
 import (
-	"runtime"
 	"slices"
+	"time"
 )
 
 // A yielder lets a long loop in the background (a compaction's listing
@@ -11,19 +11,34 @@ import (
 // ms; on a machine with two cores, a writer or the log's I/O goroutine
 // that became runnable meanwhile could wait that long behind such a loop,
 // and every client write with it.
+//
+// It sleeps rather than calling runtime.Gosched. Gosched puts the
+// goroutine on the global run queue, and a processor looks there before
+// it steals from another's queue: an execution trace showed a checkpoint's
+// encoding taking itself back after every Gosched on one processor for 13
+// ms, while on the other the writer, the log's I/O goroutine and one
+// client handed each other the processor, and fifteen client writers,
+// runnable all along in that processor's queue, waited. A sleep leaves
+// the first processor nothing to run, so it steals them.
 type yielder struct{ n int }
 
 // yieldEvery steps of a few hundred nanoseconds each: a yield every
 // millisecond or so.
 const yieldEvery = 4096
 
+// yieldSleep is how long a yield sleeps (at least: timers are coarser).
+const yieldSleep = 20 * time.Microsecond
+
 // step counts one step of the loop and yields every yieldEvery of them.
 func (y *yielder) step() {
 	y.n++
 	if y.n%yieldEvery == 0 {
-		runtime.Gosched()
+		yieldNow()
 	}
 }
+
+// yieldNow gives up the processor; see yielder.
+func yieldNow() { time.Sleep(yieldSleep) }
 
 // sortYielding sorts s by cmp, stably, as slices.SortStableFunc does, but
 // yields as it goes: runs of yieldEvery elements are sorted one at a time,
@@ -31,7 +46,7 @@ func (y *yielder) step() {
 func sortYielding[T any](s []T, cmp func(a, b T) int, y *yielder) {
 	for i := 0; i < len(s); i += yieldEvery {
 		slices.SortStableFunc(s[i:min(i+yieldEvery, len(s))], cmp)
-		runtime.Gosched()
+		yieldNow()
 	}
 	if len(s) <= yieldEvery {
 		return
