@@ -296,8 +296,18 @@ func (ds *Dataspace) loadCheckpoint() (c checkpointState, ok bool) {
 // writeCheckpoint writes c durably (temp file, fsync, rename, directory
 // fsync).
 func (ds *Dataspace) writeCheckpoint(c checkpointState) error {
+	return ds.writeCheckpointPaced(c, 0)
+}
+
+// checkpointChunkBytes is how much of a background checkpoint is written
+// and synced at a time (vfs.WriteFileAtomicPaced).
+const checkpointChunkBytes = 256 << 10
+
+// writeCheckpointPaced writes a checkpoint chunk bytes at a time, pausing
+// between chunks (vfs.WriteFileAtomicPaced); chunk 0 writes it at once.
+func (ds *Dataspace) writeCheckpointPaced(c checkpointState, chunk int) error {
 	data := encodeCheckpoint(c)
-	if err := vfs.WriteFileAtomic(ds.db.fsys, path.Join(ds.dir, checkpointFileName), data, 0o644); err != nil {
+	if err := vfs.WriteFileAtomicPaced(ds.db.fsys, path.Join(ds.dir, checkpointFileName), data, 0o644, chunk); err != nil {
 		return err
 	}
 	ds.ckptSize.Store(int64(len(data)))
@@ -325,9 +335,14 @@ func (ds *Dataspace) maybeCheckpoint(force bool) {
 		return
 	}
 	c := ds.snapshot()
+	// In the background, client writes go on beside it: paced.
+	chunk := checkpointChunkBytes
+	if ds.db.opts.SerialMaintenance {
+		chunk = 0
+	}
 	write := func() {
 		defer ds.ckptBusy.Store(false)
-		if err := ds.writeCheckpoint(c); err != nil {
+		if err := ds.writeCheckpointPaced(c, chunk); err != nil {
 			// A failed write or sync of the device is an I/O error like
 			// any other (I5), even though the log still holds everything.
 			ds.failStop(fmt.Errorf("checkpoint: %w", err))

@@ -73,6 +73,60 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 }
 
+// The paced form writes the same contents chunk by chunk, fdatasyncing
+// each chunk but the last, which the final fsync covers; a failed chunk
+// sync leaves name untouched and no temporary file.
+func TestWriteFileAtomicPaced(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "CHECKPOINT")
+	for _, n := range []int{0, 999, 1000, 4500} {
+		data := []byte(strings.Repeat("0123456789", n/10) + strings.Repeat("x", n%10))
+		fsys := &countFS{FS: Default()}
+		if err := WriteFileAtomicPaced(fsys, name, data, 0o600, 1000); err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		got, err := ReadFile(fsys, name)
+		if err != nil || string(got) != string(data) {
+			t.Fatalf("%d bytes: read %d bytes back, %v", n, len(got), err)
+		}
+		if want := max(0, (n+999)/1000-1); fsys.syncData != want || fsys.sync != 1 {
+			t.Fatalf("%d bytes in chunks of 1000: %d fdatasyncs and %d fsyncs, want %d and 1", n, fsys.syncData, fsys.sync, want)
+		}
+		assertNoTempFiles(t, fsys, dir)
+	}
+	before, _ := ReadFile(Default(), name)
+	err := WriteFileAtomicPaced(failFS{FS: Default(), failOn: "syncdata"}, name, make([]byte, 3000), 0o600, 1000)
+	if !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "sync temp file") {
+		t.Fatalf("failed chunk sync: %v", err)
+	}
+	if after, _ := ReadFile(Default(), name); string(after) != string(before) {
+		t.Fatal("a failed chunk sync replaced the file")
+	}
+	assertNoTempFiles(t, Default(), dir)
+}
+
+// countFS counts the syncs of the files it opens.
+type countFS struct {
+	FS
+	sync, syncData int
+}
+
+func (c *countFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := c.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return countFile{File: f, c: c}, nil
+}
+
+type countFile struct {
+	File
+	c *countFS
+}
+
+func (f countFile) Sync() error     { f.c.sync++; return f.File.Sync() }
+func (f countFile) SyncData() error { f.c.syncData++; return f.File.SyncData() }
+
 func TestWriteFileUnsafe(t *testing.T) {
 	fsys := Default()
 	name := filepath.Join(t.TempDir(), "snapshot.json")
@@ -161,6 +215,13 @@ func (f failFile) Sync() error {
 		return errInjected
 	}
 	return f.File.Sync()
+}
+
+func (f failFile) SyncData() error {
+	if f.failOn == "syncdata" {
+		return errInjected
+	}
+	return f.File.SyncData()
 }
 
 func (f failFile) Close() error {
