@@ -88,7 +88,7 @@ func (ds *Dataspace) snapshot() checkpointState {
 //	position: segment u64, offset i64, next seq u64; last seq u64,
 //	entry count u64, entries, dedup count u32, dedup entries,
 //	CRC-32C u32 of everything before it.
-func encodeCheckpoint(c checkpointState) []byte {
+func encodeCheckpoint(c checkpointState, y *yielder) []byte {
 	version := c.version
 	if version == 0 {
 		version = checkpointVersion
@@ -96,7 +96,6 @@ func encodeCheckpoint(c checkpointState) []byte {
 	// One pass for the exact size: a growing buffer would copy a large
 	// index's checkpoint several times over.
 	size := 8 + 4 + 8*5 + 4 + 4
-	var y yielder // it runs in the background: let the writer in
 	c.index.Scan(func(e *entry) bool {
 		size += 2 + len(e.key) + 8*4 + 4*4 + 1 + len(e.inline)
 		y.step()
@@ -306,7 +305,12 @@ const checkpointChunkBytes = 256 << 10
 // writeCheckpointPaced writes a checkpoint chunk bytes at a time, pausing
 // between chunks (vfs.WriteFileAtomicPaced); chunk 0 writes it at once.
 func (ds *Dataspace) writeCheckpointPaced(c checkpointState, chunk int) error {
-	data := encodeCheckpoint(c)
+	// In the background (chunk set) it yields to the writer as it goes.
+	var y *yielder
+	if chunk > 0 {
+		y = &yielder{}
+	}
+	data := encodeCheckpoint(c, y)
 	if err := vfs.WriteFileAtomicPaced(ds.db.fsys, path.Join(ds.dir, checkpointFileName), data, 0o644, chunk); err != nil {
 		return err
 	}

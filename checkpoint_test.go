@@ -24,14 +24,14 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		if version == checkpointVersion1 {
 			c.index.Set(&entry{key: "c", seq: 4, pos: wal.RecordPos{Segment: 2, GroupOffset: 8192, Logical: 48, Length: 900}, size: 100})
 		}
-		f.Add(encodeCheckpoint(c))
+		f.Add(encodeCheckpoint(c, nil))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, _, err := decodeCheckpoint(b, 64)
 		if err != nil {
 			return
 		}
-		if again := encodeCheckpoint(c); !bytes.Equal(again, b) {
+		if again := encodeCheckpoint(c, nil); !bytes.Equal(again, b) {
 			t.Fatalf("accepted checkpoint does not re-encode identically")
 		}
 	})
@@ -237,7 +237,7 @@ func TestEncodeCheckpointSizesItsBuffer(t *testing.T) {
 	}
 	c := checkpointState{pos: wal.Position{Segment: 1, Offset: 8192, NextSeq: 1001}, lastSeq: 1000, index: idx,
 		dedup: []dedupEntry{{id: "req-1", a: applied{seq: 7, segment: 1}}}}
-	b := encodeCheckpoint(c)
+	b := encodeCheckpoint(c, nil)
 	if len(b) != cap(b) {
 		t.Fatalf("checkpoint of %d bytes in a buffer of %d: the size estimate is off", len(b), cap(b))
 	}

@@ -242,7 +242,7 @@ func TestCheckpointVersion1StillOpens(t *testing.T) {
 		t.Fatalf("%d of %d entries carry an op offset", offsets, len(want))
 	}
 	c.version = checkpointVersion1
-	if err := vfs.WriteFileAtomic(fsys, name, encodeCheckpoint(c), 0o644); err != nil {
+	if err := vfs.WriteFileAtomic(fsys, name, encodeCheckpoint(c, nil), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for round, wantOffset := range []bool{false, true} {

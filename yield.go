@@ -7,38 +7,64 @@ import (
 
 // A yielder lets a long loop in the background (a compaction's listing
 // of the values to move, a checkpoint's encoding) give up its processor
-// every yieldEvery steps. Go preempts a running goroutine only after 10
-// ms; on a machine with two cores, a writer or the log's I/O goroutine
-// that became runnable meanwhile could wait that long behind such a loop,
-// and every client write with it.
+// every yieldEvery steps, for as long as it ran since the last time: such
+// a loop takes at most half a processor. Go preempts a running goroutine
+// only after 10 ms; on a machine with two cores, a writer or the log's
+// I/O goroutine that became runnable meanwhile could wait that long
+// behind such a loop, and every client write with it.
 //
-// It sleeps rather than calling runtime.Gosched. Gosched puts the
-// goroutine on the global run queue, and a processor looks there before
-// it steals from another's queue: an execution trace showed a checkpoint's
-// encoding taking itself back after every Gosched on one processor for 13
-// ms, while on the other the writer, the log's I/O goroutine and one
-// client handed each other the processor, and fifteen client writers,
-// runnable all along in that processor's queue, waited. A sleep leaves
-// the first processor nothing to run, so it steals them.
-type yielder struct{ n int }
+// It sleeps rather than calling runtime.Gosched, and long enough for the
+// processor to look for other work. Gosched puts the goroutine on the
+// global run queue, and a processor looks there before it steals from
+// another's queue: an execution trace showed a checkpoint's encoding
+// taking itself back after every Gosched on one processor for 13 ms,
+// while on the other the writer, the log's I/O goroutine and one client
+// handed each other the processor, and fifteen client writers, runnable
+// all along in that processor's queue, waited. A sleep that ends before
+// the processor has looked is no better: the woken loop goes first in the
+// processor's own queue, and the log's I/O goroutine, back from a system
+// call to the global queue while the garbage collector's worker held the
+// other processor, waited 6 ms for it.
+type yielder struct {
+	n     int
+	since time.Time // when the loop last started or resumed
+}
 
 // yieldEvery steps of a few hundred nanoseconds each: a yield every
-// millisecond or so.
-const yieldEvery = 4096
+// quarter millisecond or so.
+const yieldEvery = 1024
 
-// yieldSleep is how long a yield sleeps (at least: timers are coarser).
-const yieldSleep = 20 * time.Microsecond
+// yieldMinSleep is the least a yield sleeps.
+const yieldMinSleep = 50 * time.Microsecond
 
-// step counts one step of the loop and yields every yieldEvery of them.
+// step counts one step of the loop and yields every yieldEvery of them;
+// a nil yielder never yields.
 func (y *yielder) step() {
+	if y == nil {
+		return // a loop in the foreground: no yielding
+	}
+	if y.n == 0 {
+		y.since = time.Now()
+	}
 	y.n++
 	if y.n%yieldEvery == 0 {
-		yieldNow()
+		y.yield()
 	}
 }
 
-// yieldNow gives up the processor; see yielder.
-func yieldNow() { time.Sleep(yieldSleep) }
+// yield gives up the processor for as long as the loop ran since the last
+// yield (yieldMinSleep at least); see yielder.
+func (y *yielder) yield() {
+	if y == nil {
+		return
+	}
+	ran := yieldMinSleep
+	if !y.since.IsZero() {
+		ran = max(ran, time.Since(y.since))
+	}
+	time.Sleep(ran)
+	y.since = time.Now()
+}
 
 // sortYielding sorts s by cmp, stably, as slices.SortStableFunc does, but
 // yields as it goes: runs of yieldEvery elements are sorted one at a time,
@@ -46,7 +72,7 @@ func yieldNow() { time.Sleep(yieldSleep) }
 func sortYielding[T any](s []T, cmp func(a, b T) int, y *yielder) {
 	for i := 0; i < len(s); i += yieldEvery {
 		slices.SortStableFunc(s[i:min(i+yieldEvery, len(s))], cmp)
-		yieldNow()
+		y.yield()
 	}
 	if len(s) <= yieldEvery {
 		return
