@@ -517,6 +517,9 @@ func (ds *Dataspace) enqueue(r *request) bool {
 		if !ds.finish(g) {
 			return false
 		}
+		if len(ds.inflight) == 0 {
+			ds.resetOverlay()
+		}
 		ds.maintain()
 		return true
 	}
@@ -814,9 +817,13 @@ func (ds *Dataspace) unlay(pl *planned) {
 // resetOverlay empties the overlay once nothing is unpublished; one that
 // grew large is replaced, since a map keeps its capacity.
 func (ds *Dataspace) resetOverlay() {
-	if ds.overlayHigh > 4096 {
+	// Publication has removed every write (unlay); what is left is
+	// counted, for tests, and dropped.
+	ds.overlayLeft += len(ds.overlay)
+	switch {
+	case ds.overlayHigh > 4096:
 		ds.overlay = make(map[string]pendingKey)
-	} else {
+	case len(ds.overlay) > 0:
 		clear(ds.overlay)
 	}
 	ds.overlayHigh = 0
@@ -851,7 +858,8 @@ func (ds *Dataspace) abandon() {
 		ds.answer(g, cause)
 	}
 	ds.inflight = nil
-	ds.resetOverlay()
+	clear(ds.overlay) // the abandoned groups' writes were never published
+	ds.overlayHigh = 0
 	clear(ds.inflightIDs)
 }
 

@@ -70,6 +70,7 @@ type Dataspace struct {
 	deepest     int                   // the most groups inflight held at once (for tests)
 	overlay     map[string]pendingKey // see unpublished
 	overlayHigh int                   // overlay's largest size since it was made
+	overlayLeft int                   // writes resetOverlay found not unlaid (for tests: 0)
 	encFree     []encoding            // encoding buffers for prepare to reuse
 	inflightIDs map[string]*planned
 

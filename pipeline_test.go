@@ -132,17 +132,17 @@ func TestPipelineConditionsStayLinearizable(t *testing.T) {
 func checkDrainedPipeline(t *testing.T, ds *Dataspace, depth int) {
 	t.Helper()
 	done := make(chan struct{})
-	var deepest, overlay, ids int
+	var deepest, overlay, left, ids int
 	ds.tasks <- func() {
-		deepest, overlay, ids = ds.deepest, len(ds.overlay), len(ds.inflightIDs)
+		deepest, overlay, left, ids = ds.deepest, len(ds.overlay), ds.overlayLeft, len(ds.inflightIDs)
 		close(done)
 	}
 	<-done
 	if deepest < depth {
 		t.Errorf("at most %d groups were unpublished at once, want at least %d: the test did not fill the pipeline", deepest, depth)
 	}
-	if overlay != 0 || ids != 0 {
-		t.Errorf("pipeline drained, but %d keys remain in the overlay and %d request ids in flight", overlay, ids)
+	if overlay != 0 || left != 0 || ids != 0 {
+		t.Errorf("pipeline drained, but %d keys remain in the overlay, %d were left there by publication, and %d request ids are in flight", overlay, left, ids)
 	}
 }
 
