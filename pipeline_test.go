@@ -181,7 +181,10 @@ func TestPipelineRequestIDInFlight(t *testing.T) {
 	if err != nil || string(v.Data) != strconv.Itoa(ids) {
 		t.Fatalf("n = %q, %v; want %d (each request id applied once)", v.Data, err, ids)
 	}
-	checkDrainedPipeline(t, ds, 3)
+	// Its 80 writes may form only one or two groups on a loaded machine:
+	// no depth is required here (TestPipelineConditionsStayLinearizable
+	// requires one).
+	checkDrainedPipeline(t, ds, 0)
 }
 
 // A failed sync with the next group already written: the writers of both

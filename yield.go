@@ -7,8 +7,8 @@ import (
 
 // A yielder lets a long loop in the background (a compaction's listing
 // of the values to move, a checkpoint's encoding) give up its processor
-// every yieldEvery steps, for as long as it ran since the last time: such
-// a loop takes at most half a processor. Go preempts a running goroutine
+// once it has run for yieldAfter, for as long as it ran: such a loop
+// takes at most half a processor. Go preempts a running goroutine
 // only after 10 ms; on a machine with two cores, a writer or the log's
 // I/O goroutine that became runnable meanwhile could wait that long
 // behind such a loop, and every client write with it.
@@ -30,40 +30,48 @@ type yielder struct {
 	since time.Time // when the loop last started or resumed
 }
 
-// yieldEvery steps of a few hundred nanoseconds each: a yield every
-// quarter millisecond or so.
+// yieldEvery is how many steps a sorted run has, and how often step
+// looks at the clock: steps take a few hundred nanoseconds each.
 const yieldEvery = 1024
 
-// yieldMinSleep is the least a yield sleeps.
-const yieldMinSleep = 50 * time.Microsecond
+// yieldAfter is how long a loop runs before it yields. A shorter loop
+// never yields: sleeping would only make it slower (a timer shorter than
+// a millisecond can take one when both processors are idle).
+const yieldAfter = 500 * time.Microsecond
 
-// step counts one step of the loop and yields every yieldEvery of them;
-// a nil yielder never yields.
+// step counts one step of the loop and yields when it has run for
+// yieldAfter since it started or last yielded; a nil yielder never yields.
 func (y *yielder) step() {
 	if y == nil {
 		return // a loop in the foreground: no yielding
 	}
-	if y.n == 0 {
-		y.since = time.Now()
-	}
 	y.n++
 	if y.n%yieldEvery == 0 {
-		y.yield()
+		y.check()
 	}
 }
 
-// yield gives up the processor for as long as the loop ran since the last
-// yield (yieldMinSleep at least); see yielder.
-func (y *yielder) yield() {
+// check yields, for as long as the loop ran, if that was yieldAfter or
+// more; see yielder.
+func (y *yielder) check() {
 	if y == nil {
 		return
 	}
-	ran := yieldMinSleep
-	if !y.since.IsZero() {
-		ran = max(ran, time.Since(y.since))
+	if y.since.IsZero() {
+		y.since = time.Now()
+		return
 	}
-	time.Sleep(ran)
-	y.since = time.Now()
+	if ran := time.Since(y.since); ran >= yieldAfter {
+		time.Sleep(ran)
+		y.since = time.Now()
+	}
+}
+
+// start starts the yielder's clock; a loop calls it before its first step.
+func (y *yielder) start() {
+	if y != nil {
+		y.since = time.Now()
+	}
 }
 
 // sortYielding sorts s by cmp, stably, as slices.SortStableFunc does, but
@@ -72,7 +80,7 @@ func (y *yielder) yield() {
 func sortYielding[T any](s []T, cmp func(a, b T) int, y *yielder) {
 	for i := 0; i < len(s); i += yieldEvery {
 		slices.SortStableFunc(s[i:min(i+yieldEvery, len(s))], cmp)
-		y.yield()
+		y.check()
 	}
 	if len(s) <= yieldEvery {
 		return
