@@ -134,12 +134,11 @@ func (ds *Dataspace) Compact(ctx context.Context) (CompactStats, error) {
 	return res.stats, res.err
 }
 
-// logBytes approximates the log's size: full segments before the current
-// one, and the current one up to its write position.
+// logBytes is the log's size: the segments before the current one, and
+// the current one up to its write position.
 func (ds *Dataspace) logBytes() int64 {
 	pos := ds.log.Position()
-	n := ds.log.Stats().Segments // not Segments(): this runs on every turn of the writer while compacting
-	return int64(n-1)*ds.db.opts.SegmentSizeBytes + pos.Offset
+	return ds.log.Stats().SegmentBytes + pos.Offset // Stats, not Segments(): this runs on every turn of the writer while compacting
 }
 
 // maybeStartCompaction starts an automatic compaction when the log has
@@ -227,6 +226,7 @@ func (ds *Dataspace) compactor(job *compactJob, snap *keyIndex, ids []string) {
 	defer close(job.exited)
 	var below []*entry
 	var y yielder // the listing takes milliseconds of CPU: let the writer in
+	y.start()
 	snap.Scan(func(e *entry) bool {
 		if e.pos.Segment < job.cut {
 			below = append(below, e)

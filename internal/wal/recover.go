@@ -116,6 +116,17 @@ func (r *recovery) run(start Position) error {
 		}
 	}
 	slices.Sort(w.segs)
+	w.segSize = make(map[uint64]int64, len(w.segs))
+	for i, id := range w.segs {
+		info, err := w.fsys.Stat(w.segPath(id))
+		if err != nil {
+			return fmt.Errorf("wal: stat %s: %w", w.segPath(id), err)
+		}
+		w.segSize[id] = info.Size()
+		if i < len(w.segs)-1 {
+			w.stats.SegmentBytes += info.Size()
+		}
+	}
 	if removedTmp {
 		if err := vfs.SyncDir(w.fsys, w.dir); err != nil {
 			return fmt.Errorf("wal: sync directory %s: %w", w.dir, err)
@@ -126,13 +137,15 @@ func (r *recovery) run(start Position) error {
 		if start != (Position{}) {
 			return &CorruptError{Path: w.segPath(start.Segment), Reason: fmt.Sprintf("checkpoint %+v names a segment, but the log directory holds none", start)}
 		}
-		f, err := w.createSegment(1, w.opts.FirstSeq, w.opts.SegmentSizeBytes, false)
+		size := w.firstSegmentSize()
+		f, err := w.createSegment(1, w.opts.FirstSeq, size, false)
 		if err != nil {
 			return fmt.Errorf("wal: create first segment: %w", err)
 		}
 		w.cur = f
 		w.segs = []uint64{1}
-		w.curSize = w.opts.SegmentSizeBytes
+		w.addSegmentLocked(1, size)
+		w.curSize = size
 		w.off, w.syncedOff = HeaderBlockBytes, HeaderBlockBytes
 		w.nextSeq = w.opts.FirstSeq
 		r.info.LastSeq = w.nextSeq - 1

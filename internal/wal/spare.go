@@ -53,12 +53,12 @@ func (w *Writer) maybeStartSpare(off, size int64) {
 	if w.spare != nil || w.opts.InlineSpare || off < size/2 {
 		return
 	}
-	w.spare = w.newSpare(w.curID() + 1)
+	w.spare = w.newSpare(w.curID()+1, w.segmentSizeAfter(size))
 	go w.makeSpare(w.spare)
 }
 
-func (w *Writer) newSpare(id uint64) *spare {
-	return &spare{id: id, size: w.opts.SegmentSizeBytes, tmp: w.segPath(id) + tmpSuffix, done: make(chan struct{})}
+func (w *Writer) newSpare(id uint64, size int64) *spare {
+	return &spare{id: id, size: size, tmp: w.segPath(id) + tmpSuffix, done: make(chan struct{})}
 }
 
 // makeSpare creates, preallocates, zero-fills and fsyncs s, then closes
@@ -107,13 +107,14 @@ func (w *Writer) zeroFill(s *spare, f vfs.File) error {
 // takeSpareIf returns, when use is set, the spare made for segment id,
 // waiting for it to be finished; nil when there is none (or it was made
 // for another id), and the caller creates the segment the usual way. A
-// spare that failed returns its error. Appending goroutine only.
-func (w *Writer) takeSpareIf(use bool, id uint64) (*spare, error) {
+// spare that failed returns its error. Made inline (InlineSpare), the
+// spare is size bytes. Appending goroutine only.
+func (w *Writer) takeSpareIf(use bool, id uint64, size int64) (*spare, error) {
 	if !use {
 		return nil, nil
 	}
 	if w.spare == nil && w.opts.InlineSpare {
-		w.spare = w.newSpare(id)
+		w.spare = w.newSpare(id, size)
 		w.makeSpare(w.spare)
 	}
 	s := w.spare

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -142,5 +143,66 @@ func TestCloseStopsTheSpare(t *testing.T) {
 	}
 	if _, err := fsys.Stat(tmp); err == nil {
 		t.Fatalf("Close left %s", tmp)
+	}
+}
+
+// A new log starts with a small segment and each next one is twice the
+// one before, up to SegmentSizeBytes; Stats.SegmentBytes is the size of
+// the segments before the current one, after rolls, after old segments
+// are removed, and after a reopen, which takes the sizes from the files.
+func TestSegmentsGrowToSegmentSize(t *testing.T) {
+	for _, inline := range []bool{true, false} {
+		fsys := faultfs.New(faultfs.Options{Seed: 21})
+		opts := quietOpts(64 << 10)
+		opts.InlineSpare = inline
+		opts.firstSegmentBytes = 8 << 10
+		w := mustRecover(t, fsys, testDir, opts, Position{}).w
+		rng := rand.New(rand.NewPCG(21, 22))
+		seq := uint64(1)
+		for len(w.Segments()) < 7 {
+			recs := makeGroup(rng, seq, 1, 1500)
+			if _, err := w.AppendGroup(recs, true); err != nil {
+				t.Fatal(err)
+			}
+			seq++
+		}
+		want := []int64{8 << 10, 16 << 10, 32 << 10, 64 << 10, 64 << 10, 64 << 10, 64 << 10}
+		sizes := func(fsys *faultfs.FS, segs []uint64) (got []int64, before int64) {
+			for i, id := range segs {
+				info, err := fsys.Stat(w.segPath(id))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, info.Size())
+				if i < len(segs)-1 {
+					before += info.Size()
+				}
+			}
+			return got, before
+		}
+		got, before := sizes(fsys, w.Segments())
+		if !slices.Equal(got, want) {
+			t.Fatalf("inline=%v: segment sizes %v, want %v", inline, got, want)
+		}
+		if s := w.Stats().SegmentBytes; s != before {
+			t.Fatalf("inline=%v: Stats.SegmentBytes %d, want %d", inline, s, before)
+		}
+		segs := w.Segments()
+		if err := w.RemoveSegmentsBefore(segs[3]); err != nil {
+			t.Fatal(err)
+		}
+		_, before = sizes(fsys, w.Segments())
+		if s := w.Stats().SegmentBytes; s != before || before != 3*(64<<10) {
+			t.Fatalf("inline=%v: after removing three segments Stats.SegmentBytes %d, want %d", inline, s, 3*(64<<10))
+		}
+		w.Close()
+		r := mustRecover(t, fsys, testDir, opts, Position{})
+		if s := r.w.Stats().SegmentBytes; s != before {
+			t.Fatalf("inline=%v: after reopening Stats.SegmentBytes %d, want %d", inline, s, before)
+		}
+		if len(r.recs) == 0 || r.recs[len(r.recs)-1].Seq != seq-1 {
+			t.Fatalf("inline=%v: reopened log ends at %d records, want seq %d last", inline, len(r.recs), seq-1)
+		}
+		r.w.Close()
 	}
 }

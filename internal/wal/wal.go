@@ -5,9 +5,11 @@
 // The format is specified byte by byte in docs/format.md. In short:
 //
 //   - A dataspace's log directory holds segments named %016x.seg (the
-//     segment id, never reused). Each is preallocated (SegmentSizeBytes) and
-//     begins with a 4 KiB header block; each after the first is made ahead
-//     and zero-filled (spare.go), so group writes need no metadata update.
+//     segment id, never reused). Each is preallocated and begins with a
+//     4 KiB header block; each after the first is made ahead and
+//     zero-filled (spare.go), so group writes need no metadata update. A
+//     new log's first segment is small (firstSegmentBytes) and each next
+//     one twice the size of the one before, up to SegmentSizeBytes.
 //   - Every 512-byte sector the log writes starts with an 8-byte stamp
 //     derived from the segment id and the sector's offset, never zero. A
 //     sector still holding zeros was never written; a sector whose stamp is
@@ -46,6 +48,9 @@ import (
 // Limits and defaults.
 const (
 	DefaultSegmentSizeBytes = 64 << 20
+	// firstSegmentBytes is the size of a new log's first segment (at most
+	// SegmentSizeBytes); see Writer.segmentSizeAfter.
+	firstSegmentBytes = 4 << 20
 	// MaxRecordBytes bounds one record's payload: the engine's largest
 	// batch (64 MiB) plus its framing.
 	MaxRecordBytes = 64<<20 + 1<<20
@@ -123,6 +128,9 @@ type Options struct {
 	// page cache. Tests only: it shows that the ATC'20 test fails when
 	// reads do not reach the device.
 	forceBufferedReads bool
+	// firstSegmentBytes, when set, replaces the package's
+	// firstSegmentBytes, so that tests see segments grow in a small log.
+	firstSegmentBytes int64
 }
 
 // Record is one entry of the log: a sequence number chosen by the caller
@@ -176,6 +184,7 @@ type Stats struct {
 	UnsyncedBytes  int64     // bytes written since the last successful sync
 	OldestUnsynced time.Time // when the oldest unsynced group was written; zero if none
 	Segments       int       // segment files in the log directory
+	SegmentBytes   int64     // the sizes of the segment files before the current one
 	DirectIO       bool      // whether groups are written with O_DIRECT
 	// Reads and ReadBytes count the reads of ReadRecord and
 	// ReadRecordRange and the bytes they read from the device (whole

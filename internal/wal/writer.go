@@ -65,10 +65,11 @@ type Writer struct {
 	ioq     chan asyncGroup // to the I/O goroutine (async.go), once started
 
 	mu        sync.Mutex
-	flush     *Flush   // the group AppendGroupAsync queued last, until waited for
-	segs      []uint64 // every segment in dir, ascending; the last is the current one
-	curSize   int64    // size of the current segment
-	off       int64    // where the next group goes in the current segment
+	flush     *Flush           // the group AppendGroupAsync queued last, until waited for
+	segs      []uint64         // every segment in dir, ascending; the last is the current one
+	segSize   map[uint64]int64 // the size of each segment in segs
+	curSize   int64            // size of the current segment
+	off       int64            // where the next group goes in the current segment
 	nextSeq   uint64
 	syncedOff int64 // the current segment is durable up to here
 	// writtenAt records when each group not yet known durable was
@@ -320,9 +321,9 @@ func (w *Writer) roll(extent int64) error {
 		}
 	}
 	w.mu.Lock()
-	id, nextSeq := w.curID()+1, w.nextSeq
+	id, nextSeq, curSize := w.curID()+1, w.nextSeq, w.curSize
 	w.mu.Unlock()
-	size := max(w.opts.SegmentSizeBytes, HeaderBlockBytes+extent)
+	size := max(w.segmentSizeAfter(curSize), HeaderBlockBytes+extent)
 	f, err := w.createSegment(id, nextSeq, size, true)
 	if err != nil {
 		return err
@@ -331,6 +332,7 @@ func (w *Writer) roll(extent int64) error {
 	w.cur = f
 	w.mu.Lock()
 	w.segs = append(w.segs, id)
+	w.addSegmentLocked(id, size)
 	w.curSize = size
 	w.off = HeaderBlockBytes
 	w.syncedOff = HeaderBlockBytes
@@ -352,7 +354,7 @@ func (w *Writer) createSegment(id, firstSeq uint64, sizeBytes int64, fromSpare b
 	tmp := final + tmpSuffix
 	var f vfs.File
 	preallocated := int64(0)
-	s, err := w.takeSpareIf(fromSpare, id)
+	s, err := w.takeSpareIf(fromSpare, id, sizeBytes)
 	switch {
 	case err != nil:
 		return nil, err
@@ -569,6 +571,38 @@ func (w *Writer) Stats() Stats {
 	return s
 }
 
+// segmentSizeAfter is the size of the segment that follows one of cur
+// bytes: twice as large, up to SegmentSizeBytes. A new log starts with a
+// small segment (firstSegmentBytes), only preallocated, so that creating
+// a dataspace writes little; the segments after it are zero-filled ahead
+// of need (spare.go), so the log leaves preallocated space early, and each
+// spare, twice the current segment, is ready before the current one is
+// full.
+func (w *Writer) segmentSizeAfter(cur int64) int64 {
+	return min(w.opts.SegmentSizeBytes, max(2*cur, w.firstSegmentSize()))
+}
+
+// firstSegmentSize is the size of a new log's first segment.
+func (w *Writer) firstSegmentSize() int64 {
+	first := int64(firstSegmentBytes)
+	if w.opts.firstSegmentBytes > 0 {
+		first = w.opts.firstSegmentBytes
+	}
+	return min(w.opts.SegmentSizeBytes, first)
+}
+
+// addSegmentLocked records the size of a segment added to segs; w.mu is
+// held or the Writer is not yet shared.
+func (w *Writer) addSegmentLocked(id uint64, size int64) {
+	if w.segSize == nil {
+		w.segSize = make(map[uint64]int64)
+	}
+	if n := len(w.segs); n > 1 {
+		w.stats.SegmentBytes += w.segSize[w.segs[n-2]] // the previous current
+	}
+	w.segSize[id] = size
+}
+
 // Segments returns the ids of the segment files in the log, ascending.
 func (w *Writer) Segments() []uint64 {
 	w.mu.Lock()
@@ -617,6 +651,8 @@ func (w *Writer) DetachSegmentsBefore(id uint64) (*Removal, error) {
 	r := &Removal{w: w}
 	for len(w.segs) > 1 && w.segs[0] < id {
 		r.ids = append(r.ids, w.segs[0])
+		w.stats.SegmentBytes -= w.segSize[w.segs[0]]
+		delete(w.segSize, w.segs[0])
 		w.segs = w.segs[1:]
 	}
 	for _, v := range r.ids {
