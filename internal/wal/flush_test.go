@@ -223,15 +223,7 @@ func TestRunPacedSpacesDeletions(t *testing.T) {
 	for _, hurried := range []bool{false, true} {
 		fsys := faultfs.New(faultfs.Options{Seed: 11, Latency: map[faultfs.OpKind]time.Duration{faultfs.OpRemove: removeLatency}})
 		w := mustRecover(t, fsys, testDir, quietOpts(64<<10), Position{}).w
-		rng := rand.New(rand.NewPCG(11, 12))
-		seq := uint64(1)
-		for len(w.Segments()) < 5 {
-			recs := makeGroup(rng, seq, 2, 8000)
-			if _, err := w.AppendGroup(recs, true); err != nil {
-				t.Fatal(err)
-			}
-			seq += uint64(len(recs))
-		}
+		appendUntilSegments(t, w, rand.New(rand.NewPCG(11, 12)), 1, 5, 2, 8000)
 		segs := w.Segments()
 		r, err := w.DetachSegmentsBefore(segs[len(segs)-1])
 		if err != nil {

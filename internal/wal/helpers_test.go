@@ -189,3 +189,18 @@ func readDevice(t testing.TB, fsys vfs.FS, name string, off int64, n int) []byte
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// appendUntilSegments appends synced groups of count records of up to
+// maxBytes each, from seq on, until the log has segments segments; it
+// returns the seq of the next record.
+func appendUntilSegments(t *testing.T, w *Writer, rng *rand.Rand, seq uint64, segments, count, maxBytes int) uint64 {
+	t.Helper()
+	for len(w.Segments()) < segments {
+		recs := makeGroup(rng, seq, count, maxBytes)
+		if _, err := w.AppendGroup(recs, true); err != nil {
+			t.Fatal(err)
+		}
+		seq += uint64(len(recs))
+	}
+	return seq
+}

@@ -157,15 +157,7 @@ func TestSegmentsGrowToSegmentSize(t *testing.T) {
 		opts.InlineSpare = inline
 		opts.firstSegmentBytes = 8 << 10
 		w := mustRecover(t, fsys, testDir, opts, Position{}).w
-		rng := rand.New(rand.NewPCG(21, 22))
-		seq := uint64(1)
-		for len(w.Segments()) < 7 {
-			recs := makeGroup(rng, seq, 1, 1500)
-			if _, err := w.AppendGroup(recs, true); err != nil {
-				t.Fatal(err)
-			}
-			seq++
-		}
+		seq := appendUntilSegments(t, w, rand.New(rand.NewPCG(21, 22)), 1, 7, 1, 1500)
 		want := []int64{8 << 10, 16 << 10, 32 << 10, 64 << 10, 64 << 10, 64 << 10, 64 << 10}
 		sizes := func(fsys *faultfs.FS, segs []uint64) (got []int64, before int64) {
 			for i, id := range segs {
