@@ -309,7 +309,6 @@ func (ds *Dataspace) writeCheckpointPaced(c checkpointState, chunk int) error {
 	var y *yielder
 	if chunk > 0 {
 		y = &yielder{}
-		y.start()
 	}
 	data := encodeCheckpoint(c, y)
 	if err := vfs.WriteFileAtomicPaced(ds.db.fsys, path.Join(ds.dir, checkpointFileName), data, 0o644, chunk); err != nil {

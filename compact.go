@@ -226,7 +226,6 @@ func (ds *Dataspace) compactor(job *compactJob, snap *keyIndex, ids []string) {
 	defer close(job.exited)
 	var below []*entry
 	var y yielder // the listing takes milliseconds of CPU: let the writer in
-	y.start()
 	snap.Scan(func(e *entry) bool {
 		if e.pos.Segment < job.cut {
 			below = append(below, e)

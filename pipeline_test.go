@@ -31,12 +31,22 @@ func slowSyncFS(d time.Duration) *faultfs.FS {
 
 func openPipelined(t *testing.T, fsys *faultfs.FS) (*DB, *Dataspace) {
 	t.Helper()
-	db, err := Open("/data", Options{FS: fsys, Logger: quietLogger()})
+	return openOneDataspace(t, Options{FS: fsys}, "p")
+}
+
+// openOneDataspace opens a DB at /data with opts (quiet unless opts has a
+// Logger), closed when the test ends, and creates the dataspace name.
+func openOneDataspace(t *testing.T, opts Options, name string) (*DB, *Dataspace) {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	db, err := Open("/data", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	ds, err := db.CreateDataspace("p", DataspaceOptions{})
+	ds, err := db.CreateDataspace(name, DataspaceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package holdfast
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -18,15 +17,7 @@ import (
 // the writes. The compaction here is one that never progresses (no
 // compactor runs), so only the pause can release the writes.
 func TestQuiesceWakesWritesHeldForACompaction(t *testing.T) {
-	db, err := Open("/data", Options{FS: faultfs.New(faultfs.Options{}), Logger: slog.New(slog.DiscardHandler), CompactionSpaceAmp: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ds, err := db.CreateDataspace("d", DataspaceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, ds := openOneDataspace(t, Options{FS: faultfs.New(faultfs.Options{}), CompactionSpaceAmp: -1}, "d")
 	if _, err := ds.Put(context.Background(), []byte("k"), []byte("v")); err != nil {
 		t.Fatal(err)
 	}

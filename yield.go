@@ -45,6 +45,9 @@ func (y *yielder) step() {
 	if y == nil {
 		return // a loop in the foreground: no yielding
 	}
+	if y.n == 0 {
+		y.since = time.Now()
+	}
 	y.n++
 	if y.n%yieldEvery == 0 {
 		y.check()
@@ -63,13 +66,6 @@ func (y *yielder) check() {
 	}
 	if ran := time.Since(y.since); ran >= yieldAfter {
 		time.Sleep(ran)
-		y.since = time.Now()
-	}
-}
-
-// start starts the yielder's clock; a loop calls it before its first step.
-func (y *yielder) start() {
-	if y != nil {
 		y.since = time.Now()
 	}
 }

@@ -135,12 +135,6 @@ func (w *Writer) ioLoop(q <-chan asyncGroup) {
 				break gather
 			}
 		}
-		if len(batch) == 1 {
-			pos, err := w.appendGroup(batch[0].recs, true)
-			batch[0].fl.pos, batch[0].fl.err = pos, err
-			close(batch[0].fl.done)
-			continue
-		}
 		recs = recs[:0]
 		for _, a := range batch {
 			recs = append(recs, a.recs...)

@@ -623,9 +623,8 @@ func (w *Writer) RemoveSegmentsBefore(id uint64) error {
 // A Removal deletes the files of segments DetachSegmentsBefore took out of
 // the log.
 type Removal struct {
-	w    *Writer
-	ids  []uint64      // ascending
-	last time.Duration // how long the last segment's deletion took
+	w   *Writer
+	ids []uint64 // ascending
 	// paused is how long RunPaced waited between deletions.
 	paused time.Duration
 }
@@ -696,6 +695,7 @@ func (r *Removal) RunPaced(hurry <-chan struct{}) error {
 
 func (r *Removal) run(hurry <-chan struct{}) error {
 	w := r.w
+	var last time.Duration // how long the last segment's deletion took
 	for i, v := range r.ids {
 		select {
 		case <-hurry:
@@ -704,7 +704,7 @@ func (r *Removal) run(hurry <-chan struct{}) error {
 		}
 		if hurry != nil && i > 0 {
 			wait := time.Now()
-			t := time.NewTimer(min(2*r.last, maxRemovalPause))
+			t := time.NewTimer(min(2*last, maxRemovalPause))
 			select {
 			case <-t.C:
 			case <-hurry:
@@ -726,7 +726,7 @@ func (r *Removal) run(hurry <-chan struct{}) error {
 		if err := vfs.SyncDir(w.fsys, w.dir); err != nil {
 			return w.fail(fmt.Errorf("sync directory %s: %w", w.dir, err))
 		}
-		r.last = time.Since(start)
+		last = time.Since(start)
 	}
 	return nil
 }
